@@ -1,0 +1,68 @@
+"""Project automation: ``nox`` runs tests, lint, typing and docs; ``nox -s NAME`` one of them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import nox
+
+nox.needs_version = ">=2024.3.2"
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = not os.environ.get("CI")
+nox.options.sessions = ["tests", "lint", "typing"]
+# A Python that is not installed skips its session instead of failing the run.
+nox.options.error_on_missing_interpreters = False
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+PYTHONS = ["3.11", "3.12", "3.13", "3.14"]
+
+
+def _install_group(session: nox.Session, *groups: str) -> None:
+    session.install(*nox.project.dependency_groups(PYPROJECT, *groups))
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Run the test suite with branch coverage (fails under 95%)."""
+    session.install("-e", ".[aiohttp]")
+    _install_group(session, "tests")
+    session.run("coverage", "erase")
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "combine", success_codes=[0, 1])
+    session.run("coverage", "report")
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """Ruff: lint and format check."""
+    _install_group(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def typing(session: nox.Session) -> None:
+    """mypy --strict and pyright strict on the package."""
+    session.install("-e", ".[aiohttp]")
+    _install_group(session, "typing", "tests")
+    session.run("mypy", "--strict", "opay_async")
+    session.run("pyright", "opay_async")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Benchmarks against raw httpx and raw aiohttp (not part of the default run)."""
+    session.install("-e", ".[aiohttp]")
+    _install_group(session, "bench")
+    session.run("python", "benchmarks/bulk_close.py", *session.posargs)
+
+
+@nox.session(python="3.11", default=False)
+def clean(session: nox.Session) -> None:
+    """Remove build and coverage leftovers."""
+    for path in (".coverage", "htmlcov", "dist", "site"):
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)

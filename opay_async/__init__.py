@@ -1,0 +1,67 @@
+"""Async Python SDK for OPay's Cancel Payment API.
+
+Example:
+    ```python
+    from opay_async import OPayClient
+
+    async with OPayClient.from_env() as opay:
+        payment = await opay.close_payment(reference="65316571001", country="EG")
+    ```
+"""
+
+from ._auth import OPaySignatureAuth, sign
+from ._budget import RetryBudget
+from ._client import Backend, OPayClient
+from ._environment import CLOSE_PATH, Environment
+from ._errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    MerchantNotAvailableError,
+    MerchantNotConfiguredError,
+    OPayAPIError,
+    OPayConnectionError,
+    OPayError,
+    OPayHTTPError,
+    OPayResponseError,
+    OPayTimeoutError,
+    OPayValidationError,
+    PaymentNotFoundError,
+    ServiceUnavailableError,
+)
+from ._outcome import CloseOutcome
+from ._payment import Amount, OrderStatus, Payment
+from ._pool import ShardedTransport
+from ._request import CloseRequest
+from ._retry import RetryPolicy
+from ._version import __version__
+
+__all__ = [
+    "CLOSE_PATH",
+    "Amount",
+    "AuthenticationError",
+    "Backend",
+    "CloseOutcome",
+    "CloseRequest",
+    "Environment",
+    "InvalidRequestError",
+    "MerchantNotAvailableError",
+    "MerchantNotConfiguredError",
+    "OPayAPIError",
+    "OPayClient",
+    "OPayConnectionError",
+    "OPayError",
+    "OPayHTTPError",
+    "OPayResponseError",
+    "OPaySignatureAuth",
+    "OPayTimeoutError",
+    "OPayValidationError",
+    "OrderStatus",
+    "Payment",
+    "PaymentNotFoundError",
+    "RetryBudget",
+    "RetryPolicy",
+    "ServiceUnavailableError",
+    "ShardedTransport",
+    "__version__",
+    "sign",
+]

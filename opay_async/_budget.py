@@ -1,0 +1,72 @@
+"""The client-wide retry budget: a token bucket that stops retry storms."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from ._errors import OPayValidationError
+
+__all__ = ["RetryBudget", "TokenBucket"]
+
+
+def _at_least(minimum: int) -> Callable[[object, attrs.Attribute[int], int], None]:
+    def check(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise OPayValidationError(
+                attribute.name, f"must be an int >= {minimum}, got {value!r}"
+            )
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class RetryBudget:
+    """How many retries a client may spend, shared by all its calls.
+
+    The scheme of the AWS SDKs' "standard" retry mode: the bucket starts full with
+    ``capacity`` tokens; each retry spends ``retry_cost``; each success puts back
+    ``success_refund``. An empty bucket means errors are returned at once, without
+    retrying, so a full OPay outage costs about one request per order, not
+    ``attempts`` requests per order. With the defaults, at most ``500 / 5 = 100``
+    retries are spent before the bucket is empty, and 5 successes earn one more.
+
+    Example:
+        >>> RetryBudget(capacity=100, retry_cost=5).max_retries_when_failing
+        20
+    """
+
+    capacity: int = attrs.field(default=500, validator=_at_least(0))
+    retry_cost: int = attrs.field(default=5, validator=_at_least(1))
+    success_refund: int = attrs.field(default=1, validator=_at_least(0))
+
+    @property
+    def max_retries_when_failing(self) -> int:
+        """Retries a full bucket pays for when nothing succeeds."""
+        return self.capacity // self.retry_cost
+
+
+class TokenBucket:
+    """The mutable state of one client's :class:`RetryBudget`.
+
+    Only touched from the event loop's thread, so no lock is needed.
+    """
+
+    __slots__ = ("budget", "tokens")
+
+    def __init__(self, budget: RetryBudget) -> None:
+        self.budget = budget
+        self.tokens = budget.capacity
+
+    def try_spend(self) -> bool:
+        """Take the cost of one retry; ``False`` (and take nothing) when too few remain."""
+        cost = self.budget.retry_cost
+        if self.tokens < cost:
+            return False
+        self.tokens -= cost
+        return True
+
+    def refund(self) -> None:
+        """Put back what a success earns, up to the capacity."""
+        self.tokens = min(self.budget.capacity, self.tokens + self.budget.success_refund)

@@ -1,0 +1,469 @@
+"""``OPayClient``: the async client for OPay's Cancel Payment API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Final, Literal, TypedDict, Unpack
+
+import httpx
+from tenacity import RetryCallState
+
+from ._auth import OPaySignatureAuth
+from ._budget import RetryBudget, TokenBucket
+from ._clock import current_clock
+from ._environment import (
+    CLOSE_PATH,
+    Environment,
+    base_url_for,
+    check_base_url,
+    check_environment,
+)
+from ._errors import (
+    OPayConnectionError,
+    OPayError,
+    OPayResponseError,
+    OPayTimeoutError,
+    OPayValidationError,
+)
+from ._outcome import CloseOutcome
+from ._payment import Payment
+from ._pool import ShardedTransport
+from ._request import CloseRequest
+from ._retry import RetryPolicy, new_retrying
+from ._version import __version__
+from ._wire import parse_close_answer
+
+__all__ = ["Backend", "OPayClient"]
+
+logger: Final = logging.getLogger("opay_async")
+
+Backend = Literal["httpx", "aiohttp"]
+
+#: Seconds to open a connection.
+CONNECT_TIMEOUT: Final = 5.0
+#: Seconds one attempt (connect, send, answer) may take in all.
+DEFAULT_TIMEOUT: Final = 30.0
+
+_HEADERS: Final = {
+    "Content-Type": "application/json",
+    "Accept": "application/json",
+    "User-Agent": f"opay-async/{__version__}",
+}
+
+# Transport failures that will fail the same way however often they are retried.
+_PERMANENT_TRANSPORT_ERRORS: Final = (
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    httpx.ProxyError,
+)
+
+BeforeAttempt = Callable[[], Awaitable[None]]
+
+
+class _ClientOptions(TypedDict, total=False):
+    merchant_id: str
+    secret_key: str
+    environment: Environment
+    base_url: str | None
+    timeout: float
+    retry: RetryPolicy | None
+    retry_budget: RetryBudget | None
+    http_client: httpx.AsyncClient | None
+    backend: Backend
+    max_connections: int
+
+
+def _check_merchant_id(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise OPayValidationError("merchant_id", "must be a non-empty string")
+    if not (value.isascii() and value.isprintable()) or " " in value:
+        raise OPayValidationError(
+            "merchant_id", f"must be printable ASCII without spaces, got {value!r}"
+        )
+    return value
+
+
+def _check_secret_key(value: object) -> str:
+    # Never echo the value: it is a secret.
+    if not isinstance(value, str) or not value.strip():
+        raise OPayValidationError("secret_key", "must be a non-empty string")
+    if value.startswith("OPAYPUB"):
+        raise OPayValidationError(
+            "secret_key",
+            "this is OPay's public key (OPAYPUB...); closing a payment is signed "
+            "with the merchant's secret key (OPAYPRV...)",
+        )
+    return value
+
+
+def _check_timeout(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise OPayValidationError("timeout", f"must be a number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+def _new_http_client(backend: Backend, max_connections: int, timeout: float) -> httpx.AsyncClient:
+    transport: httpx.AsyncBaseTransport
+    if backend == "httpx":
+        transport = ShardedTransport(max_connections=max_connections)
+    elif backend == "aiohttp":
+        try:
+            from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 (optional extra)
+        except ImportError:
+            raise OPayValidationError(
+                "backend",
+                "'aiohttp' needs the aiohttp extra: pip install 'opay-async[aiohttp]'",
+            ) from None
+        transport = AiohttpTransport(
+            verify=True,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+        )
+    else:
+        raise OPayValidationError("backend", f"must be 'httpx' or 'aiohttp', got {backend!r}")
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
+        follow_redirects=False,
+    )
+
+
+class OPayClient:
+    """Async client for OPay's Cancel Payment API.
+
+    Use it as an async context manager, or call :meth:`aclose` when done. One client
+    is meant to live as long as the application: it keeps connections warm and holds
+    the retry budget shared by all its calls.
+
+    Args:
+        merchant_id: OPay merchant id (sent as the ``MerchantId`` header).
+        secret_key: The merchant's secret key (``OPAYPRV...``), used to sign bodies.
+        environment: ``"sandbox"`` or ``"production"``; picks OPay's hosts, per country.
+        base_url: Send every request to this host instead (a simulator, a proxy).
+            Must be ``https://`` unless its host is loopback.
+        timeout: Seconds one attempt may take in all (connecting alone: 5 s at most).
+        retry: The retry policy; ``None`` for the default ``RetryPolicy()``.
+        retry_budget: The client-wide retry budget; ``None`` turns it off.
+        http_client: An ``httpx.AsyncClient`` of yours to send through. It stays
+            yours: the client never closes it, and its settings (TLS, proxies,
+            limits) are used as they are.
+        backend: ``"httpx"`` (default) or ``"aiohttp"`` (needs ``opay-async[aiohttp]``)
+            for the client's own connection pool. Ignored with ``http_client``.
+        max_connections: Connections the client's own pool may open.
+
+    Raises:
+        OPayValidationError: A bad argument; nothing has been sent.
+
+    Example:
+        ```python
+        async with OPayClient(merchant_id="256612345678901", secret_key=key) as opay:
+            payment = await opay.close_payment(reference="65316571001", country="EG")
+            print(payment.order_status)  # OrderStatus.CLOSE
+        ```
+    """
+
+    def __init__(
+        self,
+        merchant_id: str,
+        secret_key: str,
+        *,
+        environment: Environment = "sandbox",
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        retry_budget: RetryBudget | None = RetryBudget(),  # noqa: B008 (frozen value)
+        http_client: httpx.AsyncClient | None = None,
+        backend: Backend = "httpx",
+        max_connections: int = 100,
+    ) -> None:
+        self._merchant_id = _check_merchant_id(merchant_id)
+        self._auth = OPaySignatureAuth(self._merchant_id, _check_secret_key(secret_key))
+        self._environment = check_environment(environment)
+        self._base_url = None if base_url is None else check_base_url(base_url)
+        self._timeout = _check_timeout(timeout)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise OPayValidationError("retry", f"must be a RetryPolicy, got {retry!r}")
+        self._retry = retry or RetryPolicy()
+        self._bucket = None if retry_budget is None else TokenBucket(retry_budget)
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+            raise OPayValidationError("max_connections", "must be an int >= 1")
+        if max_connections < 1:
+            raise OPayValidationError("max_connections", "must be an int >= 1")
+        self._urls: dict[str, str] = {}
+        if http_client is None:
+            self._http = _new_http_client(backend, max_connections, self._timeout)
+            self._owns_http = True
+        else:
+            self._http = http_client
+            self._owns_http = False
+        self._closed = False
+
+    @classmethod
+    def from_env(cls, **overrides: Unpack[_ClientOptions]) -> OPayClient:
+        """A client configured from the environment, with ``overrides`` taking precedence.
+
+        Reads ``OPAY_MERCHANT_ID``, ``OPAY_SECRET_KEY``, ``OPAY_ENVIRONMENT`` (default
+        ``sandbox``) and ``OPAY_BASE_URL``.
+
+        Raises:
+            OPayValidationError: A required variable is missing or a value is bad.
+
+        Example:
+            ```python
+            async with OPayClient.from_env(timeout=10.0) as opay:
+                ...
+            ```
+        """
+        env = os.environ
+        options: _ClientOptions = {}
+        for field, variable in (
+            ("merchant_id", "OPAY_MERCHANT_ID"),
+            ("secret_key", "OPAY_SECRET_KEY"),
+        ):
+            if field not in overrides and not env.get(variable):
+                raise OPayValidationError(field, f"set the {variable} environment variable")
+        if env.get("OPAY_MERCHANT_ID"):
+            options["merchant_id"] = env["OPAY_MERCHANT_ID"]
+        if env.get("OPAY_SECRET_KEY"):
+            options["secret_key"] = env["OPAY_SECRET_KEY"]
+        if env.get("OPAY_ENVIRONMENT"):
+            options["environment"] = check_environment(env["OPAY_ENVIRONMENT"].strip().lower())
+        if env.get("OPAY_BASE_URL"):
+            options["base_url"] = env["OPAY_BASE_URL"]
+        options.update(overrides)
+        merchant_id = options.pop("merchant_id")
+        secret_key = options.pop("secret_key")
+        return cls(merchant_id, secret_key, **options)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> OPayClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the client's own connection pool; a borrowed ``http_client`` stays open."""
+        self._closed = True
+        if self._owns_http:
+            await self._http.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    @property
+    def merchant_id(self) -> str:
+        """The merchant id requests are sent for."""
+        return self._merchant_id
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy of this client."""
+        return self._retry
+
+    @property
+    def retry_tokens(self) -> int | None:
+        """Tokens left in the retry budget (``None`` when there is no budget)."""
+        return None if self._bucket is None else self._bucket.tokens
+
+    def __repr__(self) -> str:
+        where = (
+            f"base_url={self._base_url!r}"
+            if self._base_url
+            else f"environment={self._environment!r}"
+        )
+        return f"OPayClient(merchant_id={self._merchant_id!r}, {where})"
+
+    # -- closing one payment ---------------------------------------------------------
+
+    def url_for(self, country: str) -> str:
+        """The full URL a close for ``country`` is sent to.
+
+        Example:
+            >>> OPayClient("256612345678901", "OPAYPRV_x").url_for("NG")
+            'https://testapi.opaycheckout.com/api/v1/international/payment/close'
+        """
+        url = self._urls.get(country)
+        if url is None:
+            base = self._base_url or base_url_for(self._environment, country)
+            url = self._urls[country] = base + CLOSE_PATH
+        return url
+
+    async def close_payment(
+        self,
+        *,
+        reference: str | None = None,
+        order_no: str | None = None,
+        country: str,
+    ) -> Payment:
+        """Cancel an unpaid payment, named by ``reference`` and/or ``order_no``.
+
+        Closing is idempotent: closing a closed payment answers it as closed again.
+        A payment already paid cannot be closed; refund it instead.
+
+        Args:
+            reference: The merchant's order number.
+            order_no: OPay's order number.
+            country: ISO 3166-1 alpha-2 code of the payment, e.g. ``"EG"``.
+
+        Returns:
+            The payment as OPay reports it; ``order_status`` is ``CLOSE`` once closed.
+
+        Raises:
+            OPayValidationError: Bad arguments (nothing was sent).
+            OPayAPIError: OPay answered a business error (a subclass per code).
+            OPayHTTPError: A non-2xx answer without an OPay JSON answer.
+            OPayResponseError: An answer that is not what a success must be.
+            OPayConnectionError: The request could not be sent or answered in time.
+
+        Example:
+            ```python
+            payment = await opay.close_payment(reference="65316571001", country="EG")
+            assert payment.is_closed
+            ```
+        """
+        request = CloseRequest(reference=reference, order_no=order_no, country=country)
+        result, _ = await self._execute(request)
+        if isinstance(result, OPayError):
+            raise result
+        return result
+
+    async def close(self, request: CloseRequest) -> CloseOutcome:
+        """Close ``request`` and report what happened, without raising ``OPayError``.
+
+        Example:
+            ```python
+            outcome = await opay.close(CloseRequest(reference="A1", country="EG"))
+            if not outcome.ok:
+                print(outcome.error.code if isinstance(outcome.error, OPayAPIError) else outcome.error)
+            ```
+        """
+        result, attempts = await self._execute(request)
+        if isinstance(result, OPayError):
+            return CloseOutcome(request=request, payment=None, error=result, attempts=attempts)
+        return CloseOutcome(request=request, payment=result, error=None, attempts=attempts)
+
+    async def _execute(
+        self, request: CloseRequest, *, before_attempt: BeforeAttempt | None = None
+    ) -> tuple[Payment | OPayError, int]:
+        """Close ``request`` with retries; return the payment or the final error.
+
+        Args:
+            request: What to close.
+            before_attempt: Awaited before every attempt (e.g. a rate limiter).
+        """
+        if self._closed:
+            return (
+                OPayError(
+                    "this OPayClient is closed",
+                    reference=request.reference,
+                    order_no=request.order_no,
+                ),
+                0,
+            )
+        body = request.body()
+        url = self.url_for(request.country)
+        clock = current_clock()
+        deadline = clock.now() + self._retry.timeout
+        retrying = new_retrying(
+            self._retry,
+            clock=clock,
+            deadline=deadline,
+            bucket=self._bucket,
+            before_sleep=self._log_retry,
+        )
+        attempt_number = 0
+        try:
+            async for attempt in retrying:
+                attempt_number = attempt.retry_state.attempt_number
+                with attempt:
+                    if before_attempt is not None:
+                        await before_attempt()
+                    payment = await self._attempt(
+                        request, body, url, attempt_number, deadline - clock.now()
+                    )
+        except OPayError as error:
+            return error, attempt_number
+        if self._bucket is not None:
+            self._bucket.refund()
+        return payment, attempt_number
+
+    async def _attempt(
+        self, request: CloseRequest, body: bytes, url: str, attempt: int, remaining: float
+    ) -> Payment:
+        started = time.perf_counter()
+        try:
+            if remaining <= 0:
+                raise TimeoutError
+            async with asyncio.timeout(min(self._timeout, remaining)):
+                response = await self._http.post(
+                    url, content=body, headers=_HEADERS, auth=self._auth
+                )
+            payment = parse_close_answer(response, request)
+        except BaseException as caught:
+            error = self._as_opay_error(caught, request)
+            if logger.isEnabledFor(logging.DEBUG):
+                self._log_attempt(request, attempt, started, repr(error))
+            if error is caught:
+                raise
+            raise error from None
+        if logger.isEnabledFor(logging.DEBUG):
+            self._log_attempt(request, attempt, started, payment.raw_order_status)
+        return payment
+
+    @staticmethod
+    def _as_opay_error(caught: BaseException, request: CloseRequest) -> BaseException:
+        """The OPayError standing for ``caught``; ``caught`` itself when it is not ours."""
+        identity = {"reference": request.reference, "order_no": request.order_no}
+        if isinstance(caught, OPayError):
+            return caught
+        if isinstance(caught, TimeoutError | httpx.TimeoutException):
+            return OPayTimeoutError(f"no answer from OPay in time ({type(caught).__name__})", **identity)
+        if isinstance(caught, httpx.DecodingError):
+            return OPayResponseError(f"OPay's answer could not be decoded: {caught}", **identity)
+        if isinstance(caught, httpx.TransportError):
+            error = OPayConnectionError(
+                f"could not reach OPay: {type(caught).__name__}: {caught}", **identity
+            )
+            error.retryable = not isinstance(caught, _PERMANENT_TRANSPORT_ERRORS)
+            return error
+        if isinstance(caught, httpx.HTTPError):
+            error = OPayConnectionError(f"{type(caught).__name__}: {caught}", **identity)
+            error.retryable = False
+            return error
+        return caught  # CancelledError and genuine bugs propagate untouched.
+
+    @staticmethod
+    def _log_attempt(request: CloseRequest, attempt: int, started: float, outcome: str) -> None:
+        logger.debug(
+            "close reference=%s order_no=%s attempt=%d outcome=%s elapsed_ms=%.1f",
+            request.reference,
+            request.order_no,
+            attempt,
+            outcome,
+            (time.perf_counter() - started) * 1000,
+        )
+
+    @staticmethod
+    def _log_retry(retry_state: RetryCallState) -> None:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        logger.warning(
+            "retrying close after attempt %d failed: %s; waiting %.2fs",
+            retry_state.attempt_number,
+            error,
+            retry_state.upcoming_sleep,
+        )

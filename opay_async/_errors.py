@@ -1,0 +1,266 @@
+"""The exception hierarchy: every failure the SDK reports is an :class:`OPayError`."""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar, Final
+
+__all__ = [
+    "RETRYABLE_HTTP_STATUSES",
+    "AuthenticationError",
+    "InvalidRequestError",
+    "MerchantNotAvailableError",
+    "MerchantNotConfiguredError",
+    "OPayAPIError",
+    "OPayConnectionError",
+    "OPayError",
+    "OPayHTTPError",
+    "OPayResponseError",
+    "OPayTimeoutError",
+    "OPayValidationError",
+    "PaymentNotFoundError",
+    "ServiceUnavailableError",
+    "api_error_for",
+    "redact",
+]
+
+#: HTTP statuses that mean "try again later" whatever the body says.
+RETRYABLE_HTTP_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+
+# A hex run this long can only be a digest (an HMAC-SHA512 signature is 128 hex digits).
+_HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64,}")
+# OPay's keys look like OPAYPRV16... / OPAYPUB16...
+_OPAY_KEY = re.compile(r"OPAY(?:PRV|PUB)[0-9A-Za-z._-]*")
+
+
+def redact(text: str) -> str:
+    """Remove anything that looks like an OPay key or a signature from ``text``.
+
+    Used on every piece of text that came from the network before it is put in an
+    error message, so an echoing proxy cannot leak a credential into logs.
+
+    Example:
+        >>> redact("Bearer " + "ab" * 64)
+        'Bearer [redacted]'
+    """
+    return _OPAY_KEY.sub("[redacted]", _HEX_DIGEST.sub("[redacted]", text))
+
+
+class OPayError(Exception):
+    """Base class of every error raised by ``opay_async``.
+
+    Attributes:
+        message: What went wrong, in words.
+        reference: The merchant order number of the request, when known.
+        order_no: OPay's order number of the request, when known.
+        retryable: Whether sending the same request again may succeed.
+        retry_after: Seconds the server asked us to wait before trying again, if it said.
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reference: str | None = None,
+        order_no: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reference = reference
+        self.order_no = order_no
+        self.retry_after = retry_after
+
+    def _identity(self) -> str:
+        parts = []
+        if self.reference is not None:
+            parts.append(f"reference={self.reference!r}")
+        if self.order_no is not None:
+            parts.append(f"order_no={self.order_no!r}")
+        return f" ({', '.join(parts)})" if parts else ""
+
+    def __str__(self) -> str:
+        return f"{self.message}{self._identity()}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class OPayValidationError(OPayError, ValueError):
+    """Input rejected before anything was sent.
+
+    Attributes:
+        field: The name of the offending argument or field.
+
+    Example:
+        >>> from opay_async import CloseRequest
+        >>> CloseRequest(reference="A1", country="Egypt")
+        Traceback (most recent call last):
+        ...
+        opay_async._errors.OPayValidationError: country: must be two ASCII letters \
+(ISO 3166-1 alpha-2, e.g. 'EG'), got 'Egypt'
+    """
+
+    def __init__(self, field: str, problem: str, **identity: str | None) -> None:
+        super().__init__(f"{field}: {problem}", **identity)
+        self.field = field
+
+
+class OPayAPIError(OPayError):
+    """OPay answered with a business error: a ``code`` other than ``00000``.
+
+    One subclass exists per documented code; an unknown code raises this class itself.
+
+    Attributes:
+        code: OPay's error code, e.g. ``"02006"``.
+        http_status: The HTTP status of the answer.
+    """
+
+    #: The codes a subclass stands for.
+    codes: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        http_status: int = 200,
+        reference: str | None = None,
+        order_no: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message, reference=reference, order_no=order_no, retry_after=retry_after
+        )
+        self.code = code
+        self.http_status = http_status
+        if type(self) is OPayAPIError and http_status in RETRYABLE_HTTP_STATUSES:
+            # An unknown code that came with a "try later" status: trust the status.
+            self.retryable = True
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}{self._identity()}"
+
+
+class AuthenticationError(OPayAPIError):
+    """02000: the signature, the merchant id or the key is wrong.
+
+    Close must be signed with the *secret* key (``OPAYPRV...``), not the public one.
+    """
+
+    codes = frozenset({"02000"})
+
+
+class InvalidRequestError(OPayAPIError):
+    """02001: OPay found the request parameters not valid."""
+
+    codes = frozenset({"02001"})
+
+
+class MerchantNotConfiguredError(OPayAPIError):
+    """02002: the merchant is not configured for this function."""
+
+    codes = frozenset({"02002"})
+
+
+class PaymentNotFoundError(OPayAPIError):
+    """02006 (also 00012 and 02812 on OPay's error-code page): no such payment."""
+
+    codes = frozenset({"02006", "00012", "02812"})
+
+
+class MerchantNotAvailableError(OPayAPIError):
+    """02007: the merchant is not available."""
+
+    codes = frozenset({"02007"})
+
+
+class ServiceUnavailableError(OPayAPIError):
+    """50003: OPay's service is not available; the request is retried."""
+
+    codes = frozenset({"50003"})
+    retryable = True
+
+
+_BY_CODE: Final[dict[str, type[OPayAPIError]]] = {
+    code: cls
+    for cls in (
+        AuthenticationError,
+        InvalidRequestError,
+        MerchantNotConfiguredError,
+        PaymentNotFoundError,
+        MerchantNotAvailableError,
+        ServiceUnavailableError,
+    )
+    for code in cls.codes
+}
+
+
+def api_error_for(
+    code: str,
+    message: str,
+    *,
+    http_status: int = 200,
+    reference: str | None = None,
+    order_no: str | None = None,
+    retry_after: float | None = None,
+) -> OPayAPIError:
+    """Build the :class:`OPayAPIError` subclass that stands for ``code``.
+
+    Example:
+        >>> api_error_for("02006", "payment not found.", reference="A1")
+        PaymentNotFoundError("[02006] payment not found. (reference='A1')")
+    """
+    cls = _BY_CODE.get(code, OPayAPIError)
+    return cls(
+        code,
+        message,
+        http_status=http_status,
+        reference=reference,
+        order_no=order_no,
+        retry_after=retry_after,
+    )
+
+
+class OPayHTTPError(OPayError):
+    """A non-2xx HTTP answer that carried no usable OPay JSON answer.
+
+    Retried for 429, 500, 502, 503 and 504.
+
+    Attributes:
+        status_code: The HTTP status code.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        reference: str | None = None,
+        order_no: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message, reference=reference, order_no=order_no, retry_after=retry_after
+        )
+        self.status_code = status_code
+        self.retryable = status_code in RETRYABLE_HTTP_STATUSES
+
+    def __str__(self) -> str:
+        return f"HTTP {self.status_code}: {self.message}{self._identity()}"
+
+
+class OPayResponseError(OPayError):
+    """A 2xx answer that is not JSON, or JSON that lacks what a success must carry."""
+
+
+class OPayConnectionError(OPayError):
+    """The request could not be sent or its answer not received (a transport failure)."""
+
+    retryable = True
+
+
+class OPayTimeoutError(OPayConnectionError):
+    """An attempt took longer than the client's timeout."""

@@ -1,0 +1,95 @@
+"""What OPay answers about a payment: ``Payment``, ``Amount`` and ``OrderStatus``."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from ._errors import OPayValidationError
+
+__all__ = ["Amount", "OrderStatus", "Payment"]
+
+
+class OrderStatus(enum.Enum):
+    """The state of an OPay payment.
+
+    ``UNKNOWN`` stands for a state OPay may add later; :attr:`Payment.raw_order_status`
+    keeps the exact text in that case.
+    """
+
+    INITIAL = "INITIAL"
+    PENDING = "PENDING"
+    SUCCESS = "SUCCESS"
+    FAIL = "FAIL"
+    CLOSE = "CLOSE"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def parse(cls, value: str) -> OrderStatus:
+        """The member named ``value``, or ``UNKNOWN`` for a state this SDK does not know.
+
+        Example:
+            >>> OrderStatus.parse("CLOSE"), OrderStatus.parse("REVERSED")
+            (<OrderStatus.CLOSE: 'CLOSE'>, <OrderStatus.UNKNOWN: 'UNKNOWN'>)
+        """
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.UNKNOWN
+
+
+def _total(_instance: object, _attribute: object, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise OPayValidationError("total", f"must be an int (minor units), got {value!r}")
+    if value < 0:
+        raise OPayValidationError("total", f"must not be negative, got {value!r}")
+
+
+def _currency(_instance: object, _attribute: object, value: object) -> None:
+    if not (isinstance(value, str) and len(value) == 3 and value.isascii() and value.isalpha()):
+        raise OPayValidationError(
+            "currency", f"must be an ISO 4217 code of three letters, got {value!r}"
+        )
+
+
+@attrs.frozen
+class Amount:
+    """An amount of money in minor units (``total=400, currency="EGP"`` is EGP 4.00).
+
+    Example:
+        >>> Amount(400, "EGP")
+        Amount(total=400, currency='EGP')
+    """
+
+    total: int = attrs.field(validator=_total)
+    currency: str = attrs.field(validator=_currency)
+
+
+@attrs.frozen(kw_only=True)
+class Payment:
+    """A payment as OPay reported it after a close.
+
+    Attributes:
+        reference: The merchant's order number.
+        order_no: OPay's order number.
+        country: ISO 3166-1 alpha-2 code.
+        amount: The amount, when OPay sent a well-formed one.
+        order_status: The state; ``OrderStatus.CLOSE`` once closed.
+        raw_order_status: The state exactly as OPay wrote it.
+    """
+
+    reference: str | None
+    order_no: str | None
+    country: str
+    amount: Amount | None
+    order_status: OrderStatus
+    raw_order_status: str = attrs.field(
+        repr=False,
+        default=attrs.Factory(lambda self: self.order_status.value, takes_self=True),
+    )
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the payment is closed (``order_status is OrderStatus.CLOSE``)."""
+        return self.order_status is OrderStatus.CLOSE

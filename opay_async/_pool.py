@@ -1,0 +1,121 @@
+"""A connection pool that stays fast with many connections: several small httpx pools.
+
+httpcore's pool does work on every request that grows with the number of connections
+and waiting requests it holds, so one pool of 100 connections spends most of its time
+managing itself at high concurrency. Splitting the same connections over shards of a
+few connections each keeps that work small. Each request goes to the shard with the
+fewest requests in flight (the first such shard, so light traffic reuses one shard's
+warm connections).
+"""
+
+from __future__ import annotations
+
+import math
+import ssl
+from collections.abc import AsyncIterator
+from typing import Final, cast
+
+import httpx
+
+__all__ = ["DEFAULT_SHARD_SIZE", "ShardedTransport"]
+
+#: Connections per shard: small enough for cheap pool bookkeeping, large enough to reuse.
+DEFAULT_SHARD_SIZE: Final = 8
+
+
+class _ReleasingStream(httpx.AsyncByteStream):
+    """Wraps a response body; tells the shard its request is done when closed."""
+
+    __slots__ = ("_released", "_shard", "_stream")
+
+    def __init__(self, stream: httpx.AsyncByteStream, shard: _Shard) -> None:
+        self._stream = stream
+        self._shard = shard
+        self._released = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            if not self._released:
+                self._released = True
+                self._shard.in_flight -= 1
+
+
+class _Shard:
+    __slots__ = ("in_flight", "transport")
+
+    def __init__(self, transport: httpx.AsyncHTTPTransport) -> None:
+        self.transport = transport
+        self.in_flight = 0
+
+
+class ShardedTransport(httpx.AsyncBaseTransport):
+    """An ``httpx`` transport spreading ``max_connections`` over small connection pools.
+
+    Args:
+        max_connections: Connections in all (rounded up to whole shards).
+        shard_size: Connections per shard.
+        verify: An SSL context, or ``True`` for the system's default one.
+
+    Example:
+        >>> transport = ShardedTransport(max_connections=100)
+        >>> transport.shard_count
+        13
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        shard_size: int = DEFAULT_SHARD_SIZE,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        count = max(1, math.ceil(max_connections / shard_size))
+        limits = httpx.Limits(max_connections=shard_size, max_keepalive_connections=shard_size)
+        context = httpx.create_ssl_context() if verify is True else verify
+        self._shards = tuple(
+            _Shard(httpx.AsyncHTTPTransport(verify=context, limits=limits)) for _ in range(count)
+        )
+
+    @property
+    def shard_count(self) -> int:
+        """How many small pools this transport holds."""
+        return len(self._shards)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent whose answers are not yet closed."""
+        return sum(shard.in_flight for shard in self._shards)
+
+    def _pick(self) -> _Shard:
+        best = self._shards[0]
+        if best.in_flight == 0:
+            return best
+        for shard in self._shards:
+            if shard.in_flight < best.in_flight:
+                best = shard
+                if not best.in_flight:
+                    break
+        return best
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through the least busy shard."""
+        shard = self._pick()
+        shard.in_flight += 1
+        try:
+            response = await shard.transport.handle_async_request(request)
+        except BaseException:
+            shard.in_flight -= 1
+            raise
+        response.stream = _ReleasingStream(cast("httpx.AsyncByteStream", response.stream), shard)
+        return response
+
+    async def aclose(self) -> None:
+        """Close every shard's connections."""
+        for shard in self._shards:
+            await shard.transport.aclose()
