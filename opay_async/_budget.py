@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -11,12 +12,10 @@ from ._errors import OPayValidationError
 __all__ = ["RetryBudget", "TokenBucket"]
 
 
-def _at_least(minimum: int) -> Callable[[object, attrs.Attribute[int], int], None]:
-    def check(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+def _at_least(minimum: int) -> Callable[[object, attrs.Attribute[int], Any], None]:
+    def check(_instance: object, attribute: attrs.Attribute[int], value: Any) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise OPayValidationError(
-                attribute.name, f"must be an int >= {minimum}, got {value!r}"
-            )
+            raise OPayValidationError(attribute.name, f"must be an int >= {minimum}, got {value!r}")
 
     return check
 

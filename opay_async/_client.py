@@ -6,15 +6,16 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import Final, Literal, TypedDict, Unpack
+from typing import Final, Literal, TypedDict, TypeVar, Unpack
 
 import httpx
 from tenacity import RetryCallState
 
 from ._auth import OPaySignatureAuth
 from ._budget import RetryBudget, TokenBucket
+from ._bulk import CloseInput, ProgressCallback, close_many, iter_close_many
 from ._clock import current_clock
 from ._environment import (
     CLOSE_PATH,
@@ -43,6 +44,7 @@ __all__ = ["Backend", "OPayClient"]
 logger: Final = logging.getLogger("opay_async")
 
 Backend = Literal["httpx", "aiohttp"]
+_T = TypeVar("_T")
 
 #: Seconds to open a connection.
 CONNECT_TIMEOUT: Final = 5.0
@@ -105,6 +107,18 @@ def _check_timeout(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise OPayValidationError("timeout", f"must be a number of seconds > 0, got {value!r}")
     return float(value)
+
+
+def _check_instance(field: str, value: object, kind: type[_T]) -> _T | None:
+    if value is None or isinstance(value, kind):
+        return value
+    raise OPayValidationError(field, f"must be a {kind.__name__} or None, got {value!r}")
+
+
+def _check_max_connections(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise OPayValidationError("max_connections", f"must be an int >= 1, got {value!r}")
+    return value
 
 
 def _new_http_client(backend: Backend, max_connections: int, timeout: float) -> httpx.AsyncClient:
@@ -184,17 +198,13 @@ class OPayClient:
     ) -> None:
         self._merchant_id = _check_merchant_id(merchant_id)
         self._auth = OPaySignatureAuth(self._merchant_id, _check_secret_key(secret_key))
-        self._environment = check_environment(environment)
+        self._environment: Environment = check_environment(environment)
         self._base_url = None if base_url is None else check_base_url(base_url)
         self._timeout = _check_timeout(timeout)
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise OPayValidationError("retry", f"must be a RetryPolicy, got {retry!r}")
-        self._retry = retry or RetryPolicy()
-        self._bucket = None if retry_budget is None else TokenBucket(retry_budget)
-        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
-            raise OPayValidationError("max_connections", "must be an int >= 1")
-        if max_connections < 1:
-            raise OPayValidationError("max_connections", "must be an int >= 1")
+        self._retry = _check_instance("retry", retry, RetryPolicy) or RetryPolicy()
+        budget = _check_instance("retry_budget", retry_budget, RetryBudget)
+        self._bucket = None if budget is None else TokenBucket(budget)
+        max_connections = _check_max_connections(max_connections)
         self._urls: dict[str, str] = {}
         if http_client is None:
             self._http = _new_http_client(backend, max_connections, self._timeout)
@@ -237,9 +247,7 @@ class OPayClient:
         if env.get("OPAY_BASE_URL"):
             options["base_url"] = env["OPAY_BASE_URL"]
         options.update(overrides)
-        merchant_id = options.pop("merchant_id")
-        secret_key = options.pop("secret_key")
-        return cls(merchant_id, secret_key, **options)
+        return cls(**options)  # pyright: ignore[reportCallIssue]
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -349,13 +357,89 @@ class OPayClient:
             ```python
             outcome = await opay.close(CloseRequest(reference="A1", country="EG"))
             if not outcome.ok:
-                print(outcome.error.code if isinstance(outcome.error, OPayAPIError) else outcome.error)
+                print(outcome.error)
             ```
         """
         result, attempts = await self._execute(request)
         if isinstance(result, OPayError):
             return CloseOutcome(request=request, payment=None, error=result, attempts=attempts)
         return CloseOutcome(request=request, payment=result, error=None, attempts=attempts)
+
+    async def close_many(
+        self,
+        requests: CloseInput,
+        *,
+        country: str | None = None,
+        concurrency: int = 10,
+        rate_limit: float | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[CloseOutcome]:
+        """Close many payments; return one outcome per input item, in input order.
+
+        Failures never abort the run: each becomes an outcome with an ``error``. Items
+        that fail validation become failed outcomes without being sent. Exceptions
+        that are not :class:`OPayError` (bugs, in this SDK or in ``on_progress``)
+        stop the run and propagate.
+
+        Args:
+            requests: An iterable or async iterable of :class:`CloseRequest` or of
+                plain reference strings (then ``country`` is required).
+            country: The country of plain reference strings.
+            concurrency: Requests in flight at most (and at once, when there is work).
+            rate_limit: Request attempts started per second at most, retries included.
+            on_progress: Called with each outcome as it completes (e.g. a progress bar).
+
+        Returns:
+            The outcomes, ``outcomes[i]`` for ``requests[i]``. Holds N outcomes: for
+            inputs too large to keep, use :meth:`iter_close_many`.
+
+        Example:
+            ```python
+            outcomes = await opay.close_many(stale_references, country="EG", concurrency=20)
+            failed = [o for o in outcomes if not o.ok]
+            ```
+        """
+        return await close_many(
+            self,
+            requests,
+            country=country,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
+            on_progress=on_progress,
+        )
+
+    def iter_close_many(
+        self,
+        requests: CloseInput,
+        *,
+        country: str | None = None,
+        concurrency: int = 10,
+        rate_limit: float | None = None,
+    ) -> AsyncIterator[CloseOutcome]:
+        """Close many payments; yield each outcome as it completes (completion order).
+
+        The input is pulled lazily by ``concurrency`` workers, so memory stays
+        proportional to ``concurrency`` however long the input is. ``outcome.index``
+        gives each outcome's position in the input. Leaving the loop early (or
+        cancelling the task) cancels the requests in flight; close the iterator
+        promptly with ``contextlib.aclosing`` when you may leave early.
+
+        Args:
+            requests: As for :meth:`close_many`.
+            country: As for :meth:`close_many`.
+            concurrency: As for :meth:`close_many`.
+            rate_limit: As for :meth:`close_many`.
+
+        Example:
+            ```python
+            async with contextlib.aclosing(opay.iter_close_many(rows, country="NG")) as outcomes:
+                async for outcome in outcomes:
+                    await db.mark(outcome.request, outcome.ok)
+            ```
+        """
+        return iter_close_many(
+            self, requests, country=country, concurrency=concurrency, rate_limit=rate_limit
+        )
 
     async def _execute(
         self, request: CloseRequest, *, before_attempt: BeforeAttempt | None = None
@@ -387,6 +471,7 @@ class OPayClient:
             before_sleep=self._log_retry,
         )
         attempt_number = 0
+        payment: Payment | None = None
         try:
             async for attempt in retrying:
                 attempt_number = attempt.retry_state.attempt_number
@@ -400,6 +485,7 @@ class OPayClient:
             return error, attempt_number
         if self._bucket is not None:
             self._bucket.refund()
+        assert payment is not None  # tenacity only ends the loop quietly after a success
         return payment, attempt_number
 
     async def _attempt(
@@ -407,9 +493,7 @@ class OPayClient:
     ) -> Payment:
         started = time.perf_counter()
         try:
-            if remaining <= 0:
-                raise TimeoutError
-            async with asyncio.timeout(min(self._timeout, remaining)):
+            async with asyncio.timeout(min(self._timeout, max(remaining, 0.0))):
                 response = await self._http.post(
                     url, content=body, headers=_HEADERS, auth=self._auth
                 )
@@ -428,11 +512,13 @@ class OPayClient:
     @staticmethod
     def _as_opay_error(caught: BaseException, request: CloseRequest) -> BaseException:
         """The OPayError standing for ``caught``; ``caught`` itself when it is not ours."""
-        identity = {"reference": request.reference, "order_no": request.order_no}
+        identity = request.identity()
         if isinstance(caught, OPayError):
             return caught
         if isinstance(caught, TimeoutError | httpx.TimeoutException):
-            return OPayTimeoutError(f"no answer from OPay in time ({type(caught).__name__})", **identity)
+            return OPayTimeoutError(
+                f"no answer from OPay in time ({type(caught).__name__})", **identity
+            )
         if isinstance(caught, httpx.DecodingError):
             return OPayResponseError(f"OPay's answer could not be decoded: {caught}", **identity)
         if isinstance(caught, httpx.TransportError):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Final
+from typing import ClassVar, Final, TypedDict, Unpack
 
 __all__ = [
     "RETRYABLE_HTTP_STATUSES",
     "AuthenticationError",
+    "Identity",
     "InvalidRequestError",
     "MerchantNotAvailableError",
     "MerchantNotConfiguredError",
@@ -31,6 +32,13 @@ RETRYABLE_HTTP_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64,}")
 # OPay's keys look like OPAYPRV16... / OPAYPUB16...
 _OPAY_KEY = re.compile(r"OPAY(?:PRV|PUB)[0-9A-Za-z._-]*")
+
+
+class Identity(TypedDict, total=False):
+    """The identifiers of the request an error is about."""
+
+    reference: str | None
+    order_no: str | None
 
 
 def redact(text: str) -> str:
@@ -74,7 +82,7 @@ class OPayError(Exception):
         self.retry_after = retry_after
 
     def _identity(self) -> str:
-        parts = []
+        parts: list[str] = []
         if self.reference is not None:
             parts.append(f"reference={self.reference!r}")
         if self.order_no is not None:
@@ -103,7 +111,7 @@ class OPayValidationError(OPayError, ValueError):
 (ISO 3166-1 alpha-2, e.g. 'EG'), got 'Egypt'
     """
 
-    def __init__(self, field: str, problem: str, **identity: str | None) -> None:
+    def __init__(self, field: str, problem: str, **identity: Unpack[Identity]) -> None:
         super().__init__(f"{field}: {problem}", **identity)
         self.field = field
 
@@ -131,9 +139,7 @@ class OPayAPIError(OPayError):
         order_no: str | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(
-            message, reference=reference, order_no=order_no, retry_after=retry_after
-        )
+        super().__init__(message, reference=reference, order_no=order_no, retry_after=retry_after)
         self.code = code
         self.http_status = http_status
         if type(self) is OPayAPIError and http_status in RETRYABLE_HTTP_STATUSES:
@@ -242,9 +248,7 @@ class OPayHTTPError(OPayError):
         order_no: str | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(
-            message, reference=reference, order_no=order_no, retry_after=retry_after
-        )
+        super().__init__(message, reference=reference, order_no=order_no, retry_after=retry_after)
         self.status_code = status_code
         self.retryable = status_code in RETRYABLE_HTTP_STATUSES
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 import attrs
 
@@ -39,14 +40,14 @@ class OrderStatus(enum.Enum):
             return cls.UNKNOWN
 
 
-def _total(_instance: object, _attribute: object, value: object) -> None:
+def _total(_instance: object, _attribute: object, value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise OPayValidationError("total", f"must be an int (minor units), got {value!r}")
     if value < 0:
         raise OPayValidationError("total", f"must not be negative, got {value!r}")
 
 
-def _currency(_instance: object, _attribute: object, value: object) -> None:
+def _currency(_instance: object, _attribute: object, value: Any) -> None:
     if not (isinstance(value, str) and len(value) == 3 and value.isascii() and value.isalpha()):
         raise OPayValidationError(
             "currency", f"must be an ISO 4217 code of three letters, got {value!r}"

@@ -6,7 +6,7 @@ import json
 
 import attrs
 
-from ._errors import OPayValidationError
+from ._errors import Identity, OPayValidationError
 from ._validation import country_code, optional_non_empty_text
 
 __all__ = ["CloseRequest"]
@@ -42,6 +42,10 @@ class CloseRequest:
             raise OPayValidationError(
                 "reference", "give a reference or an order_no (OPay needs one of the two)"
             )
+
+    def identity(self) -> Identity:
+        """The identifiers errors about this request carry."""
+        return {"reference": self.reference, "order_no": self.order_no}
 
     def body(self) -> bytes:
         """The exact bytes sent, and signed: compact JSON, keys sorted, UTF-8.

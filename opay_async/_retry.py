@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
@@ -18,19 +19,18 @@ from ._errors import OPayError, OPayValidationError
 __all__ = ["RetryPolicy", "new_retrying"]
 
 
-def _number(minimum: float, *, integer: bool = False) -> Callable[[object, attrs.Attribute[float], float], None]:
-    def check(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-        kinds: tuple[type, ...] = (int,) if integer else (int, float)
-        if (
-            not isinstance(value, kinds)
-            or isinstance(value, bool)
-            or not math.isfinite(value)
-            or value < minimum
-        ):
+def _number(minimum: float, *, integer: bool = False) -> Callable[[object, Any, Any], None]:
+    def check(_instance: object, attribute: Any, value: Any) -> None:
+        kinds: tuple[type[int | float], ...] = (int,) if integer else (int, float)
+        valid = (
+            isinstance(value, kinds)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and value >= minimum
+        )
+        if not valid:
             kind = "an int" if integer else "a number"
-            raise OPayValidationError(
-                attribute.name, f"must be {kind} >= {minimum}, got {value!r}"
-            )
+            raise OPayValidationError(attribute.name, f"must be {kind} >= {minimum}, got {value!r}")
 
     return check
 

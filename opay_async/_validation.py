@@ -16,12 +16,7 @@ def country_code(value: object, *, field: str = "country") -> str:
         >>> country_code("eg")
         'EG'
     """
-    if (
-        isinstance(value, str)
-        and len(value) == 2
-        and value.isascii()
-        and value.isalpha()
-    ):
+    if isinstance(value, str) and len(value) == 2 and value.isascii() and value.isalpha():
         return value.upper()
     raise OPayValidationError(
         field, f"must be two ASCII letters (ISO 3166-1 alpha-2, e.g. 'EG'), got {value!r}"
@@ -29,16 +24,14 @@ def country_code(value: object, *, field: str = "country") -> str:
 
 
 def non_empty_text(_instance: Any, attribute: Any, value: object) -> None:
-    """attrs validator: ``value`` is a string with something other than white space."""
+    """Check, as an attrs validator, that ``value`` is a string that is not blank."""
     if not isinstance(value, str):
-        raise OPayValidationError(
-            attribute.alias, f"must be a string, got {type(value).__name__}"
-        )
+        raise OPayValidationError(attribute.alias, f"must be a string, got {type(value).__name__}")
     if not value.strip():
         raise OPayValidationError(attribute.alias, "must not be empty")
 
 
 def optional_non_empty_text(instance: Any, attribute: Any, value: object) -> None:
-    """attrs validator: like :func:`non_empty_text`, but ``None`` is allowed."""
+    """Check like :func:`non_empty_text`, but ``None`` is allowed."""
     if value is not None:
         non_empty_text(instance, attribute, value)

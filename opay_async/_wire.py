@@ -65,7 +65,8 @@ def _amount(value: object) -> Amount | None:
     if not isinstance(value, dict):
         return None
     fields: dict[str, Any] = value  # pyright: ignore[reportUnknownVariableType]
-    total, currency = fields.get("total"), fields.get("currency")
+    total: object = fields.get("total")
+    currency: object = fields.get("currency")
     if isinstance(total, str) and total.isdigit():
         total = int(total)
     if (
@@ -89,7 +90,7 @@ def parse_close_answer(response: httpx.Response, request: CloseRequest) -> Payme
         OPayHTTPError: A non-2xx status without a usable OPay JSON answer.
         OPayResponseError: A 2xx answer that is not the JSON a success must be.
     """
-    identity = {"reference": request.reference, "order_no": request.order_no}
+    identity = request.identity()
     status = response.status_code
     content = response.content
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -97,14 +98,14 @@ def parse_close_answer(response: httpx.Response, request: CloseRequest) -> Payme
         answer: object = json.loads(content)
     except (ValueError, UnicodeDecodeError):
         answer = None
-    code = _text(answer.get("code")) if isinstance(answer, dict) else None  # pyright: ignore[reportUnknownMemberType]
-    if code is None or not isinstance(answer, dict):
+    fields: dict[str, Any] = answer if isinstance(answer, dict) else {}  # pyright: ignore[reportUnknownVariableType]
+    code = _text(fields.get("code"))
+    if code is None:
         if not 200 <= status < 300:
             raise OPayHTTPError(status, _snippet(content), retry_after=retry_after, **identity)
         raise OPayResponseError(
             f"OPay's answer is not an OPay JSON answer: {_snippet(content)}", **identity
         )
-    fields: dict[str, Any] = answer  # pyright: ignore[reportUnknownVariableType]
     if code != SUCCESS_CODE:
         message = fields.get("message")
         raise api_error_for(
