@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
 from contextvars import ContextVar, Token
 from typing import Protocol
@@ -35,10 +37,13 @@ class RealClock:
 
 
 class VirtualClock:
-    """A clock whose sleeps return at once and move its time forward instead.
+    """A clock whose sleeps do not wait: time jumps to the next sleeper's wake-up instead.
 
-    Its time is real monotonic time plus every second slept, so deadlines still see
-    the real time that passes while requests run.
+    Sleepers wake in the order of their wake-up times, one per turn of the event
+    loop, and the clock's time moves forward to each wake-up time as it comes. Its
+    time is real monotonic time plus the seconds skipped, so deadlines still see the
+    real time that passes while requests run. Concurrent sleeps overlap as they would
+    in real time: ten tasks sleeping one second each move the clock by one second.
 
     Attributes:
         sleeps: Every wait asked for, in order.
@@ -47,16 +52,35 @@ class VirtualClock:
     def __init__(self) -> None:
         self.sleeps: list[float] = []
         self._skipped = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._counter = itertools.count()
+        self._waking = False
 
     def now(self) -> float:
-        """Real monotonic time plus all virtual sleeps so far."""
+        """Real monotonic time plus all the time skipped so far."""
         return time.monotonic() + self._skipped
 
     async def sleep(self, seconds: float) -> None:
-        """Record ``seconds``, advance the clock by it and yield to the loop once."""
+        """Record ``seconds`` and return once every earlier sleeper has woken."""
         self.sleeps.append(seconds)
-        self._skipped += max(seconds, 0.0)
-        await asyncio.sleep(0)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        wake_at = self.now() + max(seconds, 0.0)
+        heapq.heappush(self._sleepers, (wake_at, next(self._counter), future))
+        if not self._waking:
+            self._waking = True
+            loop.call_soon(self._wake_next, loop)
+        await future
+
+    def _wake_next(self, loop: asyncio.AbstractEventLoop) -> None:
+        wake_at, _, future = heapq.heappop(self._sleepers)
+        self._skipped += max(0.0, wake_at - self.now())
+        if not future.done():  # a cancelled sleeper is simply skipped
+            future.set_result(None)
+        if self._sleepers:
+            loop.call_soon(self._wake_next, loop)
+        else:
+            self._waking = False
 
 
 _REAL = RealClock()
