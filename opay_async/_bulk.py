@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Final
 
-from ._errors import OPayError, OPayValidationError
+from ._errors import Identity, OPayError, OPayValidationError
 from ._outcome import CloseOutcome
 from ._rate import RateLimiter, check_rate
 from ._request import CloseRequest
@@ -16,10 +16,13 @@ from ._validation import country_code
 if TYPE_CHECKING:
     from ._client import BeforeAttempt, OPayClient
 
-__all__ = ["CloseInput", "ProgressCallback", "close_many", "iter_close_many"]
+__all__ = ["CloseInput", "CloseItem", "ProgressCallback", "close_many", "iter_close_many"]
 
-#: What bulk methods accept: requests, or plain references (with ``country=``).
-CloseInput = Iterable[CloseRequest | str] | AsyncIterable[CloseRequest | str]
+#: One item of bulk input: a request, a plain reference (with ``country=``), or a row
+#: mapping ``reference`` / ``order_no`` (or ``orderNo``) / ``country`` to values.
+CloseItem = CloseRequest | str | Mapping[str, object]
+#: What bulk methods accept: an iterable or async iterable of items.
+CloseInput = Iterable[CloseItem] | AsyncIterable[CloseItem]
 ProgressCallback = Callable[[CloseOutcome], object]
 
 
@@ -47,7 +50,7 @@ def _check_concurrency(concurrency: object) -> int:
 
 async def _enumerate(
     requests: CloseInput,
-) -> AsyncGenerator[tuple[int, CloseRequest | str], None]:
+) -> AsyncGenerator[tuple[int, CloseItem], None]:
     index = 0
     if isinstance(requests, AsyncIterable):
         async for item in requests:
@@ -59,9 +62,44 @@ async def _enumerate(
             index += 1
 
 
+def _cell(row: Mapping[str, object], *names: str) -> object:
+    """The first of ``names`` the row has a value for (an empty string counts as none)."""
+    for name in names:
+        value = row.get(name)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _row_request(row: Mapping[str, object], country: str | None) -> CloseRequest:
+    reference = _cell(row, "reference")
+    order_no = _cell(row, "order_no", "orderNo")
+    identity: Identity = {
+        "reference": reference if isinstance(reference, str) else None,
+        "order_no": order_no if isinstance(order_no, str) else None,
+    }
+    row_country = _cell(row, "country") or country
+    if row_country is None:
+        raise OPayValidationError(
+            "country", "the row has none and no country=... was given", **identity
+        )
+    try:
+        return CloseRequest(
+            reference=reference,  # type: ignore[arg-type]
+            order_no=order_no,  # type: ignore[arg-type]
+            country=row_country,
+        )
+    except OPayValidationError as error:
+        error.reference = error.reference or identity["reference"]
+        error.order_no = error.order_no or identity["order_no"]
+        raise
+
+
 def _as_request(item: object, country: str | None, index: int) -> CloseRequest:
     if isinstance(item, CloseRequest):
         return item
+    if isinstance(item, Mapping):
+        return _row_request(item, country)  # pyright: ignore[reportUnknownArgumentType]
     if isinstance(item, str):
         if country is None:
             raise OPayValidationError(
@@ -72,21 +110,21 @@ def _as_request(item: object, country: str | None, index: int) -> CloseRequest:
         return CloseRequest(reference=item, country=country)
     raise OPayValidationError(
         f"requests[{index}]",
-        f"must be a CloseRequest or a reference string, got {type(item).__name__}",
+        f"must be a CloseRequest, a reference string or a row mapping, got {type(item).__name__}",
     )
 
 
 async def _close_one(
     client: OPayClient,
     index: int,
-    item: CloseRequest | str,
+    item: CloseItem,
     country: str | None,
     before_attempt: BeforeAttempt | None,
 ) -> CloseOutcome:
     try:
         request = _as_request(item, country, index)
     except OPayValidationError as error:
-        if error.field == "country" and not isinstance(item, CloseRequest):
+        if error.field == "country" and isinstance(item, str):
             raise  # a usage error of the whole call, not of this item
         if isinstance(item, str):
             error.reference = item
@@ -124,7 +162,7 @@ async def iter_close_many(
         maxsize=workers_count
     )
 
-    async def next_item() -> tuple[int, CloseRequest | str] | None:
+    async def next_item() -> tuple[int, CloseItem] | None:
         async with pull:
             try:
                 return await anext(items)
