@@ -450,10 +450,11 @@ class OPayClient:
             request: What to close.
             before_attempt: Awaited before every attempt (e.g. a rate limiter).
         """
-        if self._closed:
+        if self._closed or self._http.is_closed:
+            which = "OPayClient" if self._closed else "http_client given to this OPayClient"
             return (
                 OPayError(
-                    "this OPayClient is closed",
+                    f"the {which} is closed",
                     reference=request.reference,
                     order_no=request.order_no,
                 ),
