@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from .._client import OPayClient
@@ -135,7 +135,7 @@ def _secret_key(path: str | None) -> str | None:
 
 
 @contextlib.contextmanager
-def _client(args: argparse.Namespace) -> Iterator[OPayClient]:
+def _client(args: argparse.Namespace) -> Generator[OPayClient, None, None]:
     options: dict[str, Any] = {
         "timeout": args.timeout,
         "retry": RetryPolicy(attempts=args.attempts),
