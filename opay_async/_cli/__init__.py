@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import itertools
 import json
 import logging
@@ -339,6 +340,13 @@ def _simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _require_cli_extra() -> None:
+    if importlib.util.find_spec("rich") is None:
+        raise UsageError(
+            "the opay-async command needs the cli extra: pip install 'opay-async[cli]'"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``opay-async`` command; returns its exit code."""
     parser = _parser()
@@ -349,12 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "simulate":
             return _simulate(args)
-        try:
-            import rich  # noqa: F401, PLC0415
-        except ImportError:
-            raise UsageError(
-                "the opay-async command needs the cli extra: pip install 'opay-async[cli]'"
-            ) from None
+        _require_cli_extra()
         if args.command == "close":
             return asyncio.run(_close(args))
         return _close_many(args)

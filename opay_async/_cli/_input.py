@@ -13,7 +13,7 @@ HEADER_NAMES = frozenset({"reference", "orderno", "order_no", "country"})
 
 
 def _is_header(line: str) -> bool:
-    cells = next(csv.reader([line]), [])
+    cells = next(csv.reader([line]), None) or []
     return any(cell.strip().lower() in HEADER_NAMES for cell in cells)
 
 
