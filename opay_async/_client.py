@@ -42,6 +42,7 @@ from ._wire import parse_close_answer
 __all__ = ["Backend", "OPayClient"]
 
 logger: Final = logging.getLogger("opay_async")
+logger.addHandler(logging.NullHandler())  # a library leaves output to the application
 
 Backend = Literal["httpx", "aiohttp"]
 _T = TypeVar("_T")
@@ -76,6 +77,7 @@ class _ClientOptions(TypedDict, total=False):
     retry: RetryPolicy | None
     retry_budget: RetryBudget | None
     http_client: httpx.AsyncClient | None
+    transport: httpx.AsyncBaseTransport | None
     backend: Backend
     max_connections: int
 
@@ -121,11 +123,11 @@ def _check_max_connections(value: object) -> int:
     return value
 
 
-def _new_http_client(backend: Backend, max_connections: int, timeout: float) -> httpx.AsyncClient:
-    transport: httpx.AsyncBaseTransport
+def _own_transport(backend: object, max_connections: int) -> httpx.AsyncBaseTransport:
+    """The connection pool of a client that was given neither http_client nor transport."""
     if backend == "httpx":
-        transport = ShardedTransport(max_connections=max_connections)
-    elif backend == "aiohttp":
+        return ShardedTransport(max_connections=max_connections)
+    if backend == "aiohttp":
         try:
             from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 (optional extra)
         except ImportError:
@@ -133,19 +135,11 @@ def _new_http_client(backend: Backend, max_connections: int, timeout: float) -> 
                 "backend",
                 "'aiohttp' needs the aiohttp extra: pip install 'opay-async[aiohttp]'",
             ) from None
-        transport = AiohttpTransport(
-            verify=True,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
         )
-    else:
-        raise OPayValidationError("backend", f"must be 'httpx' or 'aiohttp', got {backend!r}")
-    return httpx.AsyncClient(
-        transport=transport,
-        timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
-        follow_redirects=False,
-    )
+        return AiohttpTransport(verify=True, limits=limits)
+    raise OPayValidationError("backend", f"must be 'httpx' or 'aiohttp', got {backend!r}")
 
 
 class OPayClient:
@@ -167,8 +161,12 @@ class OPayClient:
         http_client: An ``httpx.AsyncClient`` of yours to send through. It stays
             yours: the client never closes it, and its settings (TLS, proxies,
             limits) are used as they are.
+        transport: An ``httpx`` transport for the client's own ``httpx.AsyncClient``
+            (e.g. ``FakeOPay().transport`` or ``httpx.MockTransport``); the client
+            closes it with itself.
         backend: ``"httpx"`` (default) or ``"aiohttp"`` (needs ``opay-async[aiohttp]``)
-            for the client's own connection pool. Ignored with ``http_client``.
+            for the client's own connection pool. Ignored with ``http_client`` or
+            ``transport``.
         max_connections: Connections the client's own pool may open.
 
     Raises:
@@ -193,6 +191,7 @@ class OPayClient:
         retry: RetryPolicy | None = None,
         retry_budget: RetryBudget | None = RetryBudget(),  # noqa: B008 (frozen value)
         http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
         backend: Backend = "httpx",
         max_connections: int = 100,
     ) -> None:
@@ -206,8 +205,14 @@ class OPayClient:
         self._bucket = None if budget is None else TokenBucket(budget)
         max_connections = _check_max_connections(max_connections)
         self._urls: dict[str, str] = {}
+        if http_client is not None and transport is not None:
+            raise OPayValidationError("transport", "give http_client or transport, not both")
         if http_client is None:
-            self._http = _new_http_client(backend, max_connections, self._timeout)
+            self._http = httpx.AsyncClient(
+                transport=transport or _own_transport(backend, max_connections),
+                timeout=httpx.Timeout(self._timeout, connect=CONNECT_TIMEOUT),
+                follow_redirects=False,
+            )
             self._owns_http = True
         else:
             self._http = http_client
