@@ -395,18 +395,26 @@ class FakeOPay:
         verified = merchant == self.merchant_id and self._signature_ok(headers, body)
         payload = self._parse(body)
         fault = self._faults.next()
+        applied = fault
         if fault is not None and not fault.after_close:
             reply = self._fault_reply(fault)
         elif not verified:
-            reply = _error("02000", "authentication failed.")
+            reply, applied = _error("02000", "authentication failed."), None
         elif payload is None:
-            reply = _error("02001", "request params not valid.")
+            reply, applied = _error("02001", "request params not valid."), None
         else:
             reply = self._close(payload)
             if fault is not None:  # closed, but the answer is lost
                 reply = self._fault_reply(fault)
         return self._seen(
-            method, path, merchant, body, payload=payload, verified=verified, reply=reply
+            method,
+            path,
+            merchant,
+            body,
+            payload=payload,
+            verified=verified,
+            reply=reply,
+            fault=applied.kind if applied else None,
         )
 
     def _seen(
@@ -419,6 +427,7 @@ class FakeOPay:
         payload: dict[str, Any] | None = None,
         verified: bool = False,
         reply: Reply,
+        fault: FaultKind | None = None,
     ) -> Reply:
         self.requests.append(
             SeenRequest(
@@ -430,7 +439,7 @@ class FakeOPay:
                 verified=verified,
                 status=0 if reply.fault else reply.status,
                 code=reply.code,
-                fault=reply.fault,
+                fault=fault,
             )
         )
         return reply

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -32,8 +33,22 @@ def _server(app: ASGIApp, host: str, port: int) -> Any:
     return uvicorn.Server(config)
 
 
-def _base_url(server: Any, host: str) -> str:
-    port = server.servers[0].sockets[0].getsockname()[1]
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket of our own, so a port that is taken fails here, cleanly."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise OPayValidationError(
+            "port", f"cannot listen on {host}:{port}: {error.strerror}"
+        ) from None
+    return sock
+
+
+def _base_url(sock: socket.socket, host: str) -> str:
+    port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}"
 
@@ -42,18 +57,17 @@ def _base_url(server: Any, host: str) -> str:
 async def serving(app: ASGIApp, host: str, port: int) -> AsyncGenerator[str, None]:
     """Run ``app`` on ``host:port`` while the block runs; yields the base URL."""
     server = _server(app, host, port)
-    task = asyncio.create_task(server._serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()  # raises why it could not start (e.g. the port is taken)
-                raise OPayValidationError("serve", f"could not serve on {host}:{port}")
-            await asyncio.sleep(0.01)
-        yield _base_url(server, host)
-    finally:
-        server.should_exit = True
-        server.force_exit = True  # do not wait for clients still connected
-        await task
+    with _bind(host, port) as sock:
+        # _serve: serve() without taking over the process's signal handlers.
+        task = asyncio.create_task(server._serve(sockets=[sock]))  # pyright: ignore[reportPrivateUsage]
+        try:
+            while not server.started and not task.done():  # noqa: ASYNC110 (no event to wait on)
+                await asyncio.sleep(0.01)
+            yield _base_url(sock, host)
+        finally:
+            server.should_exit = True
+            server.force_exit = True  # do not wait for clients still connected
+            await task
 
 
 async def serve_until_stopped(
@@ -61,9 +75,10 @@ async def serve_until_stopped(
 ) -> None:
     """Run ``app`` until the process gets SIGINT or SIGTERM; ``on_ready`` gets the URL."""
     server = _server(app, host, port)
-    task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn has no event)
-        await asyncio.sleep(0.01)
-    if server.started:
-        on_ready(_base_url(server, host))
-    await task
+    with _bind(host, port) as sock:
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started and not task.done():  # noqa: ASYNC110 (no event to wait on)
+            await asyncio.sleep(0.01)
+        if server.started:
+            on_ready(_base_url(sock, host))
+        await task
