@@ -36,6 +36,10 @@ class RealClock:
         await asyncio.sleep(seconds)
 
 
+def _zero() -> float:
+    return 0.0
+
+
 class VirtualClock:
     """A clock whose sleeps do not wait: time jumps to the next sleeper's wake-up instead.
 
@@ -45,20 +49,26 @@ class VirtualClock:
     real time that passes while requests run. Concurrent sleeps overlap as they would
     in real time: ten tasks sleeping one second each move the clock by one second.
 
+    Args:
+        follow_real_time: Add real monotonic time to the clock's (the default). Without
+            it, the clock moves only by the sleeps: fully deterministic, for tests that
+            compare times exactly.
+
     Attributes:
         sleeps: Every wait asked for, in order.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, follow_real_time: bool = True) -> None:
         self.sleeps: list[float] = []
+        self._real = time.monotonic if follow_real_time else _zero
         self._skipped = 0.0
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._counter = itertools.count()
         self._waking = False
 
     def now(self) -> float:
-        """Real monotonic time plus all the time skipped so far."""
-        return time.monotonic() + self._skipped
+        """Real monotonic time (unless not followed) plus all the time skipped so far."""
+        return self._real() + self._skipped
 
     async def sleep(self, seconds: float) -> None:
         """Record ``seconds`` and return once every earlier sleeper has woken."""
