@@ -61,6 +61,13 @@ def _text(value: object) -> str | None:
     return None
 
 
+def _code(value: object) -> str | None:
+    """OPay's ``code``; a JSON number is read as the 5-digit code it stands for."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return f"{value:05d}"
+    return _text(value)
+
+
 def _amount(value: object) -> Amount | None:
     if not isinstance(value, dict):
         return None
@@ -99,7 +106,7 @@ def parse_close_answer(response: httpx.Response, request: CloseRequest) -> Payme
     except (ValueError, UnicodeDecodeError):
         answer = None
     fields: dict[str, Any] = answer if isinstance(answer, dict) else {}  # pyright: ignore[reportUnknownVariableType]
-    code = _text(fields.get("code"))
+    code = _code(fields.get("code"))
     if code is None:
         if not 200 <= status < 300:
             raise OPayHTTPError(status, _snippet(content), retry_after=retry_after, **identity)
@@ -131,7 +138,10 @@ def parse_close_answer(response: httpx.Response, request: CloseRequest) -> Payme
         reference=_text(payload.get("reference")) or request.reference,
         order_no=_text(payload.get("orderNo")) or request.order_no,
         country=country.upper()
-        if isinstance(country, str) and len(country) == 2 and country.isascii()
+        if isinstance(country, str)
+        and len(country) == 2
+        and country.isascii()
+        and country.isalpha()
         else request.country,
         amount=_amount(payload.get("amount")),
         order_status=OrderStatus.parse(raw_status),

@@ -1,0 +1,277 @@
+"""Every way an answer can go wrong maps to one typed OPayError, and nothing else escapes."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import httpx
+import pytest
+from conftest import MERCHANT_ID, SECRET_KEY, Recorder, success
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from opay_async import (
+    AuthenticationError,
+    InvalidRequestError,
+    MerchantNotAvailableError,
+    MerchantNotConfiguredError,
+    OPayAPIError,
+    OPayClient,
+    OPayConnectionError,
+    OPayError,
+    OPayHTTPError,
+    OPayResponseError,
+    OPayTimeoutError,
+    OrderStatus,
+    PaymentNotFoundError,
+    RetryPolicy,
+    ServiceUnavailableError,
+)
+from opay_async._errors import api_error_for, redact
+from opay_async._wire import parse_retry_after
+
+ONCE = RetryPolicy(attempts=1)
+
+
+def answer(payload: object, status: int = 200, **headers: str) -> httpx.Response:
+    return httpx.Response(status, content=json.dumps(payload).encode(), headers=headers)
+
+
+async def close_with(*answers: httpx.Response | Exception, **options: object) -> object:
+    recorder = Recorder(*answers)
+    async with recorder.client(retry=ONCE, **options) as opay:  # type: ignore[arg-type]
+        return await opay.close_payment(reference="R-1", country="EG")
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        ("02000", AuthenticationError),
+        ("02001", InvalidRequestError),
+        ("02002", MerchantNotConfiguredError),
+        ("02006", PaymentNotFoundError),
+        ("00012", PaymentNotFoundError),
+        ("02812", PaymentNotFoundError),
+        ("02007", MerchantNotAvailableError),
+        ("50003", ServiceUnavailableError),
+    ],
+)
+async def test_each_documented_code_has_its_class(code: str, cls: type[OPayAPIError]) -> None:
+    with pytest.raises(cls) as caught:
+        await close_with(answer({"code": code, "message": "as OPay says."}))
+    error = caught.value
+    assert isinstance(error, OPayAPIError)
+    assert (error.code, error.message, error.reference, error.order_no) == (
+        code,
+        "as OPay says.",
+        "R-1",
+        None,
+    )
+    assert str(error) == f"[{code}] as OPay says. (reference='R-1')"
+    assert error.retryable is (code == "50003")
+
+
+async def test_an_unknown_code_is_the_base_class_and_not_retried() -> None:
+    with pytest.raises(OPayAPIError) as caught:
+        await close_with(answer({"code": "99", "message": "system error"}))
+    assert type(caught.value) is OPayAPIError
+    assert not caught.value.retryable
+    assert api_error_for("99", "x", http_status=503).retryable  # unless the status says so
+
+
+async def test_numeric_codes_and_missing_messages_are_handled() -> None:
+    with pytest.raises(PaymentNotFoundError) as caught:
+        await close_with(answer({"code": 2006}))  # a JSON number: the 5-digit code 02006
+    assert caught.value.code == "02006"
+    assert caught.value.message == "(no message)"
+    payment = await close_with(answer({**success({"country": "EG"}), "code": 0}))
+    assert payment.is_closed  # type: ignore[attr-defined]
+
+
+async def test_an_http_502_with_html_is_an_http_error() -> None:
+    page = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+    with pytest.raises(OPayHTTPError) as caught:
+        await close_with(httpx.Response(502, text=page, headers={"Content-Type": "text/html"}))
+    error = caught.value
+    assert error.status_code == 502
+    assert error.retryable
+    assert "502 Bad Gateway" in str(error)
+    assert str(error).startswith("HTTP 502: ")
+
+
+async def test_a_non_2xx_answer_with_opay_json_is_an_api_error() -> None:
+    with pytest.raises(AuthenticationError) as caught:
+        await close_with(answer({"code": "02000", "message": "authentication failed."}, 401))
+    assert caught.value.http_status == 401
+
+
+async def test_a_success_code_with_an_error_status_is_an_http_error() -> None:
+    with pytest.raises(OPayHTTPError):
+        await close_with(answer(success({"country": "EG"}), 500))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html>maintenance</html>", b"", b'{"code":"00000","message":"SUCC', b"[1,2]", b"\xff\xfe"],
+)
+async def test_a_200_that_is_not_opay_json_is_a_response_error(body: bytes) -> None:
+    with pytest.raises(OPayResponseError):
+        await close_with(httpx.Response(200, content=body))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"code": "00000", "message": "SUCCESSFUL"},
+        {"code": "00000", "data": None},
+        {"code": "00000", "data": {"reference": "R-1"}},
+        {"code": "00000", "data": {"orderStatus": 3}},
+    ],
+)
+async def test_a_success_without_what_it_must_carry_is_a_response_error(payload: object) -> None:
+    with pytest.raises(OPayResponseError, match="data"):
+        await close_with(answer(payload))
+
+
+async def test_unknown_statuses_and_fields_do_not_break_parsing() -> None:
+    body = success({"country": "EG", "reference": "R-1"}, status="REVERSED")
+    body["data"]["newField"] = {"nested": True}
+    body["traceId"] = "abc"
+    payment = await close_with(answer(body))
+    assert payment.order_status is OrderStatus.UNKNOWN  # type: ignore[attr-defined]
+    assert payment.raw_order_status == "REVERSED"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [
+        ({"total": 400, "currency": "EGP"}, (400, "EGP")),
+        ({"total": "400", "currency": "EGP"}, (400, "EGP")),
+        ({"total": -1, "currency": "EGP"}, None),
+        ({"total": 4.5, "currency": "EGP"}, None),
+        ({"total": 400, "currency": "EGYPT"}, None),
+        ("400 EGP", None),
+        (None, None),
+    ],
+)
+async def test_amounts_are_parsed_or_dropped(amount: object, expected: object) -> None:
+    body = success({"country": "EG"})
+    body["data"]["amount"] = amount
+    payment = await close_with(answer(body))
+    got = payment.amount  # type: ignore[attr-defined]
+    assert (None if got is None else (got.total, got.currency)) == expected
+
+
+async def test_missing_identifiers_in_the_answer_fall_back_to_the_request() -> None:
+    body = {"code": "00000", "data": {"orderStatus": "CLOSE", "country": "??"}}
+    payment = await close_with(answer(body))
+    assert payment.reference == "R-1"  # type: ignore[attr-defined]
+    assert payment.country == "EG"  # type: ignore[attr-defined]
+
+
+async def test_connection_refused_by_the_transport() -> None:
+    with pytest.raises(OPayConnectionError) as caught:
+        await close_with(httpx.ConnectError("All connection attempts failed"))
+    assert caught.value.retryable
+    assert "ConnectError" in str(caught.value)
+
+
+async def test_connection_refused_for_real() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with OPayClient(
+        MERCHANT_ID, SECRET_KEY, base_url=f"http://127.0.0.1:{port}", retry=ONCE
+    ) as opay:
+        with pytest.raises(OPayConnectionError) as caught:
+            await opay.close_payment(reference="R-1", country="EG")
+    assert type(caught.value) is OPayConnectionError
+
+
+async def test_read_timeout() -> None:
+    with pytest.raises(OPayTimeoutError) as caught:
+        await close_with(httpx.ReadTimeout("timed out"))
+    assert isinstance(caught.value, OPayConnectionError)
+    assert caught.value.retryable
+
+
+async def test_permanent_transport_errors_are_not_retried() -> None:
+    with pytest.raises(OPayConnectionError) as caught:
+        await close_with(httpx.UnsupportedProtocol("no such scheme"))
+    assert not caught.value.retryable
+
+
+async def test_other_httpx_errors_are_wrapped() -> None:
+    with pytest.raises(OPayResponseError):
+        await close_with(httpx.DecodingError("bad gzip"))
+    with pytest.raises(OPayConnectionError) as caught:
+        await close_with(httpx.TooManyRedirects("loop"))
+    assert not caught.value.retryable
+
+
+async def test_bugs_are_not_disguised_as_opay_errors() -> None:
+    with pytest.raises(ZeroDivisionError):
+        await close_with(ZeroDivisionError())  # type: ignore[arg-type]
+
+
+def test_retry_after_parsing() -> None:
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after(" 1.5 ") == 1.5
+    assert parse_retry_after("-3") == 0.0
+    assert parse_retry_after("") is None
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    past = parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT")
+    assert past == 0.0
+    assert parse_retry_after("Wed, 21 Oct 2099 07:28:00 GMT") > 1e6  # type: ignore[operator]
+
+
+def test_redact_removes_keys_and_signatures() -> None:
+    text = f"key OPAYPRV12345abc sig {'ab12' * 32} pub OPAYPUB99"
+    assert redact(text) == "key [redacted] sig [redacted] pub [redacted]"
+
+
+def test_errors_read_well() -> None:
+    error = OPayError("plain")
+    assert str(error) == "plain"
+    assert repr(error) == "OPayError('plain')"
+    both = PaymentNotFoundError("02006", "payment not found.", reference="R", order_no="1")
+    assert str(both) == "[02006] payment not found. (reference='R', order_no='1')"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    status=st.sampled_from([200, 201, 400, 404, 429, 500, 502, 503]),
+    body=st.one_of(
+        st.binary(max_size=200),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+            lambda inner: (
+                st.lists(inner, max_size=4)
+                | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+            ),
+            max_leaves=12,
+        ).map(lambda value: json.dumps(value).encode()),
+        st.fixed_dictionaries(
+            {
+                "code": st.sampled_from(["00000", "02006", "50003", "7"]),
+                "data": st.none()
+                | st.dictionaries(
+                    st.sampled_from(["orderStatus", "amount", "reference", "country"]),
+                    st.none() | st.integers() | st.text(max_size=10),
+                ),
+            }
+        ).map(lambda value: json.dumps(value).encode()),
+    ),
+)
+def test_any_answer_gives_a_payment_or_an_opay_error(status: int, body: bytes) -> None:
+    import asyncio
+
+    async def run() -> None:
+        try:
+            await close_with(httpx.Response(status, content=body))
+        except OPayError:
+            pass
+
+    asyncio.run(run())
