@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 
 import httpx
 import pytest
@@ -173,8 +174,6 @@ async def test_the_aiohttp_backend_builds_and_closes() -> None:
 
 
 def test_the_aiohttp_backend_says_which_extra_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
     monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
     with pytest.raises(OPayValidationError, match=r"opay-async\[aiohttp\]"):
         OPayClient(MERCHANT_ID, SECRET_KEY, backend="aiohttp")

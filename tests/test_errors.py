@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 
@@ -24,6 +25,7 @@ from opay_async import (
     OPayResponseError,
     OPayTimeoutError,
     OrderStatus,
+    Payment,
     PaymentNotFoundError,
     RetryPolicy,
     ServiceUnavailableError,
@@ -266,12 +268,13 @@ def test_errors_read_well() -> None:
     ),
 )
 def test_any_answer_gives_a_payment_or_an_opay_error(status: int, body: bytes) -> None:
-    import asyncio
-
-    async def run() -> None:
+    async def run() -> object:
         try:
-            await close_with(httpx.Response(status, content=body))
-        except OPayError:
-            pass
+            return await close_with(httpx.Response(status, content=body))
+        except OPayError as error:
+            return error
 
-    asyncio.run(run())
+    result = asyncio.run(run())
+    assert isinstance(result, Payment | OPayError)
+    if isinstance(result, Payment):
+        assert 200 <= status < 300
