@@ -36,8 +36,10 @@ class OPaySignatureAuth(httpx.Auth):
         >>> auth = OPaySignatureAuth("256612345678901", "OPAYPRV_test")
         >>> request = httpx.Request("POST", "https://example.test", content=b"{}")
         >>> signed = next(auth.auth_flow(request))
-        >>> signed.headers["MerchantId"], signed.headers["Authorization"][:7]
-        ('256612345678901', 'Bearer ')
+        >>> signed.headers["MerchantId"]
+        '256612345678901'
+        >>> signed.headers["Authorization"].startswith("Bearer ")
+        True
     """
 
     requires_request_body = True

@@ -18,7 +18,7 @@ class CloseRequest:
 
     Validated on construction, so a bad request fails before anything is sent.
 
-    Args:
+    Attributes:
         reference: The merchant's order number (``reference`` in OPay's API).
         order_no: OPay's order number (``orderNo`` in OPay's API).
         country: ISO 3166-1 alpha-2 code; lower case is accepted and upper-cased.

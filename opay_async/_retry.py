@@ -48,7 +48,7 @@ class RetryPolicy:
     random time in ``[0, min(wait_max, wait_initial * 2**(n-1))]``. A ``Retry-After``
     header is honoured, capped at ``wait_max``.
 
-    Args:
+    Attributes:
         attempts: Tries in all, the first included; ``1`` means no retry.
         timeout: Seconds all attempts and waits of one call may take together.
         wait_initial: Upper bound of the first wait, in seconds.

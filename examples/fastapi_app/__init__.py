@@ -1,0 +1,1 @@
+"""An example FastAPI service that cancels OPay payments with opay-async."""

@@ -1,0 +1,121 @@
+"""The FastAPI example service, driven by FastAPI's TestClient against FakeOPay."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from examples.fastapi_app.app import create_app
+from opay_async import Amount, OrderStatus, RetryPolicy
+from opay_async.testing import FakeOPay
+
+# Retries without waiting: the app runs in TestClient's own thread and event loop.
+NO_WAIT = RetryPolicy(attempts=3, wait_initial=0, wait_max=0)
+
+
+@pytest.fixture
+def fake() -> FakeOPay:
+    fake = FakeOPay()
+    fake.add_payment(reference="SHOP-1", country="EG", amount=Amount(400, "EGP"))
+    return fake
+
+
+@pytest.fixture
+def http(fake: FakeOPay) -> Iterator[TestClient]:
+    app = create_app(client_factory=lambda: fake.client(retry=NO_WAIT))
+    with TestClient(app) as client:
+        yield client
+
+
+def test_cancel_an_order(http: TestClient, fake: FakeOPay) -> None:
+    answer = http.post("/orders/SHOP-1/cancel", params={"country": "EG"})
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "reference": "SHOP-1",
+        "order_no": fake.payment(reference="SHOP-1").order_no,
+        "country": "EG",
+        "order_status": "CLOSE",
+        "amount_total": 400,
+        "currency": "EGP",
+    }
+    assert fake.payment(reference="SHOP-1").order_status is OrderStatus.CLOSE
+
+
+@pytest.mark.parametrize(
+    ("prepare", "reference", "country", "status"),
+    [
+        (lambda fake: None, "NO-SUCH", "EG", 404),
+        (lambda fake: None, "SHOP-1", "EGY", 422),
+        (
+            lambda fake: fake.add_payment(reference="PAID", status=OrderStatus.SUCCESS),
+            "PAID",
+            "EG",
+            422,
+        ),
+        (lambda fake: fake.fail_next(3), "SHOP-1", "EG", 503),
+        (lambda fake: fake.drop_next(3), "SHOP-1", "EG", 503),
+        (lambda fake: fake.malformed_next(), "SHOP-1", "EG", 502),
+        (lambda fake: fake.fail_next_http(status=404), "SHOP-1", "EG", 502),
+        (
+            lambda fake: fake.fail_next(code="02000", message="authentication failed."),
+            "SHOP-1",
+            "EG",
+            502,
+        ),
+    ],
+)
+def test_sdk_errors_map_to_http_answers(
+    http: TestClient, fake: FakeOPay, prepare: object, reference: str, country: str, status: int
+) -> None:
+    prepare(fake)  # type: ignore[operator]
+    answer = http.post(f"/orders/{reference}/cancel", params={"country": country})
+    assert answer.status_code == status
+    assert fake.secret_key not in answer.text
+
+
+def test_cancel_stale_orders_in_the_background(http: TestClient, fake: FakeOPay) -> None:
+    references = [f"STALE-{number}" for number in range(40)]
+    for reference in references[:35]:
+        fake.add_payment(reference=reference, country="EG")
+    answer = http.post(
+        "/orders/cancel-stale", json={"references": references, "country": "EG", "concurrency": 5}
+    )
+    assert answer.status_code == 202
+    job = answer.json()
+    assert (job["state"], job["total"]) == ("running", 40)
+
+    deadline = time.monotonic() + 10
+    while job["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.01)
+        job = http.get(f"/jobs/{job['id']}").json()
+    assert job["state"] == "done"
+    assert (job["done"], job["closed"], job["failed"]) == (40, 35, 5)
+    assert job["errors"] == {"02006": 5}
+    assert all(fake.payment(reference=r).is_closed for r in references[:35])
+
+
+def test_unknown_job(http: TestClient) -> None:
+    assert http.get("/jobs/nope").status_code == 404
+
+
+def test_bad_bulk_requests_are_refused(http: TestClient) -> None:
+    assert (
+        http.post("/orders/cancel-stale", json={"references": [], "country": "EG"}).status_code
+        == 422
+    )
+
+
+def test_shutdown_stops_running_jobs(fake: FakeOPay) -> None:
+    fake.set_latency(0.05)
+    app = create_app(client_factory=lambda: fake.client(retry=NO_WAIT))
+    with TestClient(app) as http:
+        job = http.post(
+            "/orders/cancel-stale",
+            json={"references": [f"R-{n}" for n in range(100)], "country": "EG", "concurrency": 1},
+        ).json()
+        jobs_state = http.get(f"/jobs/{job['id']}").json()["state"]
+    assert jobs_state == "running"
+    assert fake.request_count < 100  # the job was cancelled at shutdown, not run to the end
