@@ -10,7 +10,7 @@ import nox
 nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = not os.environ.get("CI")
-nox.options.sessions = ["tests", "lint", "typing"]
+nox.options.sessions = ["tests", "lint", "typing", "docs"]
 # A Python that is not installed skips its session instead of failing the run.
 nox.options.error_on_missing_interpreters = False
 
@@ -25,7 +25,7 @@ def _install_group(session: nox.Session, *groups: str) -> None:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite with branch coverage (fails under 95%)."""
-    session.install("-e", ".[aiohttp]")
+    session.install("-e", ".[aiohttp,cli,simulator]")
     _install_group(session, "tests")
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
@@ -44,13 +44,21 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typing(session: nox.Session) -> None:
     """mypy --strict and pyright strict on the package."""
-    session.install("-e", ".[aiohttp]")
+    session.install("-e", ".[aiohttp,cli,simulator]")
     _install_group(session, "typing", "tests")
     session.run("mypy", "--strict", "opay_async")
     session.run("pyright", "opay_async")
 
 
 @nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with mkdocs --strict."""
+    session.install("-e", ".")
+    _install_group(session, "docs")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site")
+
+
+@nox.session(python="3.11", default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks against raw httpx and raw aiohttp (not part of the default run)."""
     session.install("-e", ".[aiohttp]")

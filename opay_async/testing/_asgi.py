@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from ._faults import FaultKind
 
 if TYPE_CHECKING:
     from ._fake import FakeOPay
 
-__all__ = ["ASGIApp", "asgi_app"]
+__all__ = ["ASGIApp", "SimulatedDrop", "asgi_app"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -19,16 +21,22 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class SimulatedDrop(Exception):
-    """Raised mid-answer so the server closes the connection: a dropped connection."""
+class SimulatedDrop(httpx.RemoteProtocolError):
+    """Raised mid-answer so the server closes the connection: a dropped connection.
+
+    An ``httpx.RemoteProtocolError``, so that through ``httpx.ASGITransport`` (which
+    re-raises what the app raises) a client sees what a dropped connection gives it.
+    """
 
 
 def asgi_app(fake: FakeOPay) -> ASGIApp:
     """An ASGI application answering from ``fake``.
 
-    A dropped connection sends the start of an answer and then breaks off (a server such
-    as uvicorn closes the connection; the client sees an incomplete answer). A timeout
-    answers nothing until the client disconnects.
+    A dropped connection sends the start of an answer and then raises
+    :class:`SimulatedDrop`: a server such as uvicorn closes the connection, so the client
+    sees an incomplete answer, and ``httpx.ASGITransport`` raises it to the client as the
+    ``httpx.RemoteProtocolError`` it is. A timeout answers nothing until the client
+    disconnects (through ``httpx.ASGITransport``: until the client gives up).
     """
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -73,6 +81,7 @@ def asgi_app(fake: FakeOPay) -> ASGIApp:
                 "status": reply.status,
                 "headers": [
                     (b"content-type", reply.content_type.encode()),
+                    (b"content-length", str(len(reply.body)).encode()),
                     *((name.encode(), value.encode()) for name, value in reply.headers),
                 ],
             }

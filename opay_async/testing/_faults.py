@@ -10,12 +10,15 @@ import attrs
 
 from .._errors import OPayValidationError
 
-__all__ = ["BAD_GATEWAY_PAGE", "Fault", "FaultKind", "FaultPlan"]
+__all__ = ["BAD_GATEWAY_PAGE", "SERVICE_UNAVAILABLE", "Fault", "FaultKind", "FaultPlan"]
 
 #: The body of a simulated proxy error: an HTML page, as load balancers send.
 BAD_GATEWAY_PAGE = (
     "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 )
+
+#: OPay's documented message for code 50003.
+SERVICE_UNAVAILABLE = "service not available, please try again."
 
 
 class FaultKind(enum.Enum):
@@ -51,7 +54,7 @@ class Fault:
 
     kind: FaultKind
     code: str = "50003"
-    message: str = "service not available, please try again"
+    message: str = SERVICE_UNAVAILABLE
     status: int = 502
     body: str = BAD_GATEWAY_PAGE
     content_type: str = "text/html"

@@ -5,16 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from .._errors import OPayValidationError
+from ._asgi import SimulatedDrop
 
 if TYPE_CHECKING:
     from ._asgi import ASGIApp
 
-__all__ = ["serve_until_stopped", "serving"]
+__all__ = ["serving"]
+
+_UVICORN_LOG: Final = logging.getLogger("uvicorn.error")
+
+
+def _not_a_simulated_drop(record: logging.LogRecord) -> bool:
+    """Keep uvicorn's log to real errors: a simulated drop is logged as an app exception."""
+    return not (record.exc_info and isinstance(record.exc_info[1], SimulatedDrop))
 
 
 def _server(app: ASGIApp, host: str, port: int) -> Any:
@@ -22,14 +30,13 @@ def _server(app: ASGIApp, host: str, port: int) -> Any:
         import uvicorn  # noqa: PLC0415 (optional extra)
     except ImportError:
         raise OPayValidationError(
-            "serve", "serving the simulator needs uvicorn: pip install 'opay-async[simulator]'"
+            "serve",
+            "serving the simulator over HTTP needs uvicorn, the 'simulator' extra: "
+            "pip install 'opay-async[simulator]'",
         ) from None
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
     )
-    # Simulated dropped connections are application errors in uvicorn's eyes: keep its
-    # log to what matters (it cannot bind, and the like).
-    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
     return uvicorn.Server(config)
 
 
@@ -58,27 +65,22 @@ async def serving(app: ASGIApp, host: str, port: int) -> AsyncGenerator[str, Non
     """Run ``app`` on ``host:port`` while the block runs; yields the base URL."""
     server = _server(app, host, port)
     with _bind(host, port) as sock:
-        # _serve: serve() without taking over the process's signal handlers.
-        task = asyncio.create_task(server._serve(sockets=[sock]))  # pyright: ignore[reportPrivateUsage]
+        # _serve: serve() without taking over the process's signal handlers (the
+        # application's, or pytest's); serve() where a uvicorn lacks it.
+        serve = getattr(server, "_serve", server.serve)
+        task = asyncio.create_task(serve(sockets=[sock]))
+        _UVICORN_LOG.addFilter(_not_a_simulated_drop)
         try:
             while not server.started and not task.done():  # noqa: ASYNC110 (no event to wait on)
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.005)
+            if task.done():  # it could not start: say why
+                task.result()
+                raise OPayValidationError("serve", f"uvicorn did not start on {host}:{port}")
             yield _base_url(sock, host)
         finally:
             server.should_exit = True
             server.force_exit = True  # do not wait for clients still connected
-            await task
-
-
-async def serve_until_stopped(
-    app: ASGIApp, host: str, port: int, on_ready: Callable[[str], None]
-) -> None:
-    """Run ``app`` until the process gets SIGINT or SIGTERM; ``on_ready`` gets the URL."""
-    server = _server(app, host, port)
-    with _bind(host, port) as sock:
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started and not task.done():  # noqa: ASYNC110 (no event to wait on)
-            await asyncio.sleep(0.01)
-        if server.started:
-            on_ready(_base_url(sock, host))
-        await task
+            try:
+                await task
+            finally:
+                _UVICORN_LOG.removeFilter(_not_a_simulated_drop)

@@ -1,0 +1,89 @@
+"""Fuzz: whatever OPay (or a proxy) answers, the SDK returns a Payment or raises an OPayError."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from opay_async import OPayClient, OPayError, Payment, RetryPolicy
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5)
+    ),
+    max_leaves=20,
+)
+FIELD_VALUES = (
+    st.none() | st.integers() | st.text(max_size=12) | st.lists(st.integers(), max_size=2)
+)
+OPAY_LIKE = st.fixed_dictionaries(
+    {"code": st.sampled_from(["00000", "02000", "02006", "50003", "99", "", 0, 50003, None])},
+    optional={
+        "message": FIELD_VALUES,
+        "data": st.none()
+        | st.text(max_size=5)
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "reference": FIELD_VALUES,
+                "orderNo": FIELD_VALUES,
+                "country": st.sampled_from(["EG", "ng", "X", "", 12, None]),
+                "orderStatus": st.sampled_from(
+                    ["INITIAL", "PENDING", "SUCCESS", "FAIL", "CLOSE", "REVERSED", "", 3, None]
+                ),
+                "amount": st.none()
+                | st.fixed_dictionaries(
+                    {}, optional={"total": FIELD_VALUES, "currency": FIELD_VALUES}
+                ),
+            },
+        ),
+    },
+)
+
+
+def bodies() -> st.SearchStrategy[bytes]:
+    encoded = st.one_of(JSON, OPAY_LIKE).map(lambda value: json.dumps(value).encode())
+    return st.one_of(
+        encoded,
+        encoded.flatmap(lambda body: st.integers(0, len(body)).map(lambda cut: body[:cut])),
+        st.binary(max_size=300),
+        st.just(b"{" * 100_000),  # deeply nested garbage
+        st.just(b'{"code":"00000","data":{"orderStatus":"CLOSE","x":"' + b"a" * 2_000_000 + b'"}}'),
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    status=st.sampled_from([200, 200, 200, 201, 204, 301, 400, 401, 404, 429, 500, 502, 503]),
+    body=bodies(),
+    content_type=st.sampled_from(["application/json", "text/html", "text/plain; charset=utf-8"]),
+    retry_after=st.none() | st.sampled_from(["0", "1", "junk", "Wed, 21 Oct 2015 07:28:00 GMT"]),
+)
+def test_any_answer_is_a_payment_or_an_opay_error(
+    status: int, body: bytes, content_type: str, retry_after: str | None
+) -> None:
+    headers = {"Content-Type": content_type}
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    transport = httpx.MockTransport(lambda _: httpx.Response(status, content=body, headers=headers))
+
+    async def close() -> object:
+        async with OPayClient(
+            "256612345678901", "OPAYPRV_fuzz", transport=transport, retry=RetryPolicy.none()
+        ) as opay:
+            try:
+                async with asyncio.timeout(5):  # never hangs
+                    return await opay.close_payment(reference="FUZZ-1", country="EG")
+            except OPayError as error:
+                return error
+
+    result = asyncio.run(close())
+    assert isinstance(result, Payment | OPayError)
+    if isinstance(result, OPayError):
+        assert str(result)  # every error reads as something
+        assert len(str(result)) < 1_000  # a huge body is not copied into the message
