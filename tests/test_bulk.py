@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from _loopback import LoopbackOPay
+from conftest import MERCHANT_ID, SECRET_KEY, success
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,37 +29,12 @@ from opay_async import (
 )
 from opay_async._clock import VirtualClock, reset_clock, use_clock
 
-MERCHANT = "256612345678901"
-KEY = "OPAYPRV_bulk_test_key"
-
-
-def success(body: dict[str, str]) -> httpx.Response:
-    return httpx.Response(
-        200,
-        json={
-            "code": "00000",
-            "message": "SUCCESSFUL",
-            "data": {
-                "reference": body.get("reference"),
-                "orderNo": body.get("orderNo", "211018140366538753"),
-                "country": body["country"],
-                "amount": {"total": 400, "currency": "EGP"},
-                "orderStatus": "CLOSE",
-            },
-        },
-    )
+MERCHANT = MERCHANT_ID
+KEY = SECRET_KEY
 
 
 def failure(code: str, message: str = "failed") -> httpx.Response:
     return httpx.Response(200, json={"code": code, "message": message})
-
-
-@pytest.fixture
-def clock() -> Iterator[VirtualClock]:
-    virtual = VirtualClock()
-    token = use_clock(virtual)
-    yield virtual
-    reset_clock(token)
 
 
 class Recorder:
@@ -80,7 +56,7 @@ class Recorder:
             return failure("50003", "service not available, please try again")
         if reference.startswith("down"):
             return failure("50003", "service not available, please try again")
-        return success(body)
+        return httpx.Response(200, json=success(body))
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
