@@ -78,9 +78,15 @@ def test_python_samples_run(page: Path, monkeypatch: pytest.MonkeyPatch) -> None
         for name, function in list(namespace.items()):
             if name.startswith("test_") and inspect.iscoroutinefunction(function):
                 with instant_retries() as clock:
-                    fixtures = {"opay_fake": FakeOPay(), "opay_instant_retries": clock}
+                    fake_for_test = FakeOPay()
+                    fixtures = {
+                        "opay_fake": fake_for_test,
+                        "opay_client": fake_for_test.client(),
+                        "opay_instant_retries": clock,
+                    }
                     wanted = inspect.signature(function).parameters
-                    await function(**{key: fixtures[key] for key in wanted})
+                    async with fixtures["opay_client"]:  # type: ignore[attr-defined]
+                        await function(**{key: fixtures[key] for key in wanted})
                 ran.append(name)
 
     ran: list[str] = []
