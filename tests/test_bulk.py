@@ -5,14 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
-import random
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from _loopback import LoopbackOPay
-from conftest import MERCHANT_ID, SECRET_KEY, success
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,53 +24,14 @@ from opay_async import (
     ShardedTransport,
 )
 from opay_async._clock import VirtualClock, reset_clock, use_clock
+from tests.helpers import MERCHANT_ID, SECRET_KEY, CountingOPay, LoopbackOPay
 
 MERCHANT = MERCHANT_ID
 KEY = SECRET_KEY
 
 
-def failure(code: str, message: str = "failed") -> httpx.Response:
-    return httpx.Response(200, json={"code": code, "message": message})
-
-
-class Recorder:
-    """An async MockTransport handler that counts attempts and what is in flight."""
-
-    def __init__(self, delay: float = 0.0, jitter: bool = False) -> None:
-        self.delay = delay
-        self.jitter = jitter
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.attempts: dict[str, int] = {}
-        self.sent = 0
-
-    def answer(self, body: dict[str, str], attempt: int) -> httpx.Response:
-        reference = body.get("reference", "")
-        if reference.startswith("missing"):
-            return failure("02006", "payment not found.")
-        if reference.startswith("flaky") and attempt <= 2:
-            return failure("50003", "service not available, please try again")
-        if reference.startswith("down"):
-            return failure("50003", "service not available, please try again")
-        return httpx.Response(200, json=success(body))
-
-    async def __call__(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        key = body.get("reference") or body.get("orderNo")
-        self.attempts[key] = self.attempts.get(key, 0) + 1
-        self.sent += 1
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            delay = random.uniform(0, self.delay) if self.jitter else self.delay
-            await asyncio.sleep(delay)
-            return self.answer(body, self.attempts[key])
-        finally:
-            self.in_flight -= 1
-
-
 @contextlib.asynccontextmanager
-async def mocked_client(recorder: Recorder, **options: object) -> AsyncIterator[OPayClient]:
+async def mocked_client(recorder: CountingOPay, **options: object) -> AsyncIterator[OPayClient]:
     async with (
         httpx.AsyncClient(transport=httpx.MockTransport(recorder)) as http,
         OPayClient(MERCHANT, KEY, http_client=http, **options) as client,  # type: ignore[arg-type]
@@ -82,8 +39,8 @@ async def mocked_client(recorder: Recorder, **options: object) -> AsyncIterator[
         yield client
 
 
-async def test_outcomes_come_back_in_input_order(clock: VirtualClock) -> None:
-    recorder = Recorder(delay=0.002, jitter=True)
+async def test_outcomes_come_back_in_input_order(opay_instant_retries: VirtualClock) -> None:
+    recorder = CountingOPay(delay=0.002, jitter=True)
     references = [f"{kind}-{i}" for i in range(40) for kind in ("ok", "missing", "flaky")]
     async with mocked_client(recorder) as client:
         outcomes = await client.close_many(references, country="EG", concurrency=8)
@@ -102,11 +59,11 @@ async def test_outcomes_come_back_in_input_order(clock: VirtualClock) -> None:
             assert outcome.error.reference == outcome.request.reference
         else:
             assert outcome.ok and outcome.attempts == 3
-    assert len(clock.sleeps) == 2 * 40  # two waits per flaky item, none real
+    assert len(opay_instant_retries.sleeps) == 2 * 40  # two waits per flaky item, none real
 
 
 async def test_iter_close_many_yields_every_item_once_in_completion_order() -> None:
-    recorder = Recorder(delay=0.003, jitter=True)
+    recorder = CountingOPay(delay=0.003, jitter=True)
     references = [f"ok-{i}" for i in range(60)]
     async with mocked_client(recorder) as client:
         seen = [o.index async for o in client.iter_close_many(references, country="NG")]
@@ -115,7 +72,7 @@ async def test_iter_close_many_yields_every_item_once_in_completion_order() -> N
 
 @pytest.mark.parametrize(("concurrency", "items"), [(1, 10), (7, 50), (25, 30)])
 async def test_concurrency_is_never_exceeded_and_is_reached(concurrency: int, items: int) -> None:
-    recorder = Recorder(delay=0.005)
+    recorder = CountingOPay(delay=0.005)
     async with mocked_client(recorder) as client:
         outcomes = await client.close_many(
             [f"ok-{i}" for i in range(items)], country="EG", concurrency=concurrency
@@ -128,7 +85,7 @@ async def test_rate_limit_spaces_attempts_retries_included() -> None:
     clock = VirtualClock(follow_real_time=False)  # exact times: only sleeps move it
     token = use_clock(clock)
     started: list[float] = []
-    recorder = Recorder()
+    recorder = CountingOPay()
 
     async def timed(request: httpx.Request) -> httpx.Response:
         started.append(clock.now())
@@ -162,7 +119,7 @@ async def test_async_iterable_input_is_pulled_lazily() -> None:
             pulled += 1
             yield CloseRequest(order_no=f"{i:018d}", country="EG") if i % 2 else f"ok-{i}"
 
-    recorder = Recorder(delay=0.001)
+    recorder = CountingOPay(delay=0.001)
     async with mocked_client(recorder) as client:
         outcomes = await client.close_many(references(), country="EG", concurrency=4)
     assert pulled == 30
@@ -180,7 +137,7 @@ async def test_iter_close_many_holds_only_a_window_of_the_input() -> None:
             pulled += 1
             yield f"ok-{i}"
 
-    recorder = Recorder()
+    recorder = CountingOPay()
     async with mocked_client(recorder) as client:
         stream = client.iter_close_many(references(), country="EG", concurrency=5)
         async with contextlib.aclosing(stream):  # type: ignore[type-var]
@@ -193,7 +150,7 @@ async def test_iter_close_many_holds_only_a_window_of_the_input() -> None:
 
 
 async def test_invalid_items_become_failed_outcomes_without_being_sent() -> None:
-    recorder = Recorder()
+    recorder = CountingOPay()
     items: list[object] = ["ok-1", "", "   ", 42, None, "ok-2"]
     async with mocked_client(recorder) as client:
         outcomes = await client.close_many(items, country="EG")  # type: ignore[arg-type]
@@ -208,7 +165,7 @@ async def test_invalid_items_become_failed_outcomes_without_being_sent() -> None
 
 
 async def test_duplicates_each_get_their_own_outcome() -> None:
-    recorder = Recorder()
+    recorder = CountingOPay()
     async with mocked_client(recorder) as client:
         outcomes = await client.close_many(["ok-1", "ok-1", "ok-1"], country="EG")
     assert len(outcomes) == 3
@@ -216,7 +173,7 @@ async def test_duplicates_each_get_their_own_outcome() -> None:
 
 
 async def test_plain_references_without_country_is_a_clear_error() -> None:
-    recorder = Recorder()
+    recorder = CountingOPay()
     async with mocked_client(recorder) as client:
         with pytest.raises(OPayValidationError, match="country=") as caught:
             await client.close_many(["ok-1", "ok-2"])
@@ -237,7 +194,7 @@ async def test_plain_references_without_country_is_a_clear_error() -> None:
 async def test_bad_bulk_options_are_rejected_before_sending(
     options: dict[str, object], field: str
 ) -> None:
-    recorder = Recorder()
+    recorder = CountingOPay()
     async with mocked_client(recorder) as client:
         with pytest.raises(OPayValidationError) as caught:
             await client.close_many(["ok-1"], **{"country": "EG", **options})  # type: ignore[arg-type]
@@ -246,13 +203,15 @@ async def test_bad_bulk_options_are_rejected_before_sending(
 
 
 async def test_a_single_string_is_not_taken_for_a_list_of_references() -> None:
-    async with mocked_client(Recorder()) as client:
+    async with mocked_client(CountingOPay()) as client:
         with pytest.raises(OPayValidationError, match="not one string"):
             await client.close_many("ok-1", country="EG")
 
 
-async def test_retry_budget_empties_during_an_outage_and_refills(clock: VirtualClock) -> None:
-    recorder = Recorder()
+async def test_retry_budget_empties_during_an_outage_and_refills(
+    opay_instant_retries: VirtualClock,
+) -> None:
+    recorder = CountingOPay()
     async with mocked_client(
         recorder, retry_budget=RetryBudget(capacity=20, retry_cost=5, success_refund=1)
     ) as client:
@@ -267,8 +226,8 @@ async def test_retry_budget_empties_during_an_outage_and_refills(clock: VirtualC
         assert client.retry_tokens == 7
 
 
-async def test_full_outage_does_not_multiply_load(clock: VirtualClock) -> None:
-    recorder = Recorder()
+async def test_full_outage_does_not_multiply_load(opay_instant_retries: VirtualClock) -> None:
+    recorder = CountingOPay()
     async with mocked_client(recorder) as client:  # default policy and budget
         outcomes = await client.close_many(
             [f"down-{i}" for i in range(2000)], country="EG", concurrency=50
@@ -280,7 +239,7 @@ async def test_full_outage_does_not_multiply_load(clock: VirtualClock) -> None:
 
 async def test_on_progress_sees_every_outcome() -> None:
     seen: list[CloseOutcome] = []
-    async with mocked_client(Recorder()) as client:
+    async with mocked_client(CountingOPay()) as client:
         outcomes = await client.close_many(
             [f"ok-{i}" for i in range(25)], country="EG", on_progress=seen.append
         )
@@ -307,7 +266,7 @@ def _other_tasks(server: LoopbackOPay | None = None) -> set[asyncio.Task[object]
 
 
 async def test_a_bug_in_a_callback_surfaces_and_stops_the_run() -> None:
-    recorder = Recorder(delay=0.001)
+    recorder = CountingOPay(delay=0.001)
 
     def explode(outcome: CloseOutcome) -> None:
         if outcome.index == 3:
@@ -327,7 +286,7 @@ async def test_a_failing_input_iterator_surfaces() -> None:
         yield "ok-1"
         raise LookupError("database cursor died")
 
-    async with mocked_client(Recorder()) as client:
+    async with mocked_client(CountingOPay()) as client:
         with pytest.raises(LookupError, match="cursor died"):
             await client.close_many(references(), country="EG")
         assert not _other_tasks()
@@ -336,7 +295,7 @@ async def test_a_failing_input_iterator_surfaces() -> None:
 async def test_a_bug_inside_a_worker_surfaces_not_as_an_outcome(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async with mocked_client(Recorder()) as client:
+    async with mocked_client(CountingOPay()) as client:
 
         async def broken(*args: object, **kwargs: object) -> object:
             raise KeyError("bug")
@@ -396,7 +355,7 @@ async def test_leaving_iter_close_many_early_cancels_requests_in_flight() -> Non
             assert busy_connections(transport) == 0
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(
     kinds=st.lists(st.sampled_from(["ok", "missing", "", 7]), max_size=30),
     concurrency=st.integers(1, 12),
@@ -405,7 +364,7 @@ def test_one_outcome_per_item_whatever_the_input(kinds: list[object], concurrenc
     items = [f"{k}-{i}" if isinstance(k, str) and k else k for i, k in enumerate(kinds)]
 
     async def run() -> list[CloseOutcome]:
-        async with mocked_client(Recorder()) as client:
+        async with mocked_client(CountingOPay()) as client:
             return await client.close_many(items, country="EG", concurrency=concurrency)  # type: ignore[arg-type]
 
     outcomes = asyncio.run(run())

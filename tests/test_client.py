@@ -8,8 +8,6 @@ import sys
 
 import httpx
 import pytest
-from _loopback import LoopbackOPay
-from conftest import MERCHANT_ID, SECRET_KEY, Recorder
 
 from opay_async import (
     CloseRequest,
@@ -21,6 +19,7 @@ from opay_async import (
     ShardedTransport,
 )
 from opay_async._clock import VirtualClock
+from tests.helpers import MERCHANT_ID, SECRET_KEY, LoopbackOPay, ScriptedOPay
 
 SIGNATURE = re.compile(r"[0-9a-f]{128}")
 
@@ -29,7 +28,7 @@ SIGNATURE = re.compile(r"[0-9a-f]{128}")
 
 
 async def test_a_borrowed_http_client_stays_open() -> None:
-    async with httpx.AsyncClient(transport=httpx.MockTransport(Recorder())) as http:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(ScriptedOPay())) as http:
         async with OPayClient(MERCHANT_ID, SECRET_KEY, http_client=http) as opay:
             await opay.close_payment(reference="R-1", country="EG")
         assert opay.is_closed
@@ -47,7 +46,7 @@ async def test_the_owned_http_client_is_closed() -> None:
 
 
 async def test_a_closed_client_answers_with_an_opay_error() -> None:
-    recorder = Recorder()
+    recorder = ScriptedOPay()
     opay = recorder.client()
     await opay.aclose()
     with pytest.raises(OPayError, match="OPayClient is closed"):
@@ -59,7 +58,7 @@ async def test_a_closed_client_answers_with_an_opay_error() -> None:
 
 
 async def test_a_closed_borrowed_client_answers_with_an_opay_error() -> None:
-    http = httpx.AsyncClient(transport=httpx.MockTransport(Recorder()))
+    http = httpx.AsyncClient(transport=httpx.MockTransport(ScriptedOPay()))
     await http.aclose()
     opay = OPayClient(MERCHANT_ID, SECRET_KEY, http_client=http)
     with pytest.raises(OPayError, match="http_client given to this OPayClient is closed"):
@@ -67,7 +66,7 @@ async def test_a_closed_borrowed_client_answers_with_an_opay_error() -> None:
 
 
 async def test_close_returns_an_outcome_and_never_raises_opay_errors() -> None:
-    recorder = Recorder(
+    recorder = ScriptedOPay(
         httpx.Response(200, json={"code": "02006", "message": "payment not found."})
     )
     async with recorder.client() as opay:
@@ -136,7 +135,7 @@ def test_from_env_checks_the_environment_value(monkeypatch: pytest.MonkeyPatch) 
 async def test_requests_are_routed_by_environment_and_country(
     environment: str, country: str, host: str
 ) -> None:
-    recorder = Recorder()
+    recorder = ScriptedOPay()
     async with recorder.client(environment=environment) as opay:
         await opay.close_payment(reference="R-1", country=country)
     assert recorder.requests[0].url.host == host
@@ -144,7 +143,7 @@ async def test_requests_are_routed_by_environment_and_country(
 
 
 async def test_base_url_overrides_the_routing() -> None:
-    recorder = Recorder()
+    recorder = ScriptedOPay()
     async with recorder.client(base_url="https://proxy.example.com/") as opay:
         await opay.close_payment(reference="R-1", country="EG")
         await opay.close_payment(reference="R-2", country="NG")
@@ -183,7 +182,7 @@ def test_the_aiohttp_backend_says_which_extra_is_missing(monkeypatch: pytest.Mon
 
 
 async def test_no_secret_or_signature_in_reprs_errors_or_debug_logs(
-    caplog: pytest.LogCaptureFixture, clock: VirtualClock
+    caplog: pytest.LogCaptureFixture, opay_instant_retries: VirtualClock
 ) -> None:
     def echo_headers(request: httpx.Request) -> httpx.Response:
         # A misbehaving proxy that echoes the request headers in its error page.
@@ -191,7 +190,7 @@ async def test_no_secret_or_signature_in_reprs_errors_or_debug_logs(
             502, text=f"bad gateway; you sent {dict(request.headers)} {SECRET_KEY}"
         )
 
-    recorder = Recorder(
+    recorder = ScriptedOPay(
         httpx.Response(200, json={"code": "50003", "message": "busy"}),
         echo_headers,
         httpx.Response(200, json={"code": "02000", "message": f"bad key {SECRET_KEY}"}),
@@ -217,9 +216,9 @@ async def test_no_secret_or_signature_in_reprs_errors_or_debug_logs(
 
 
 async def test_one_debug_line_per_attempt(
-    caplog: pytest.LogCaptureFixture, clock: VirtualClock
+    caplog: pytest.LogCaptureFixture, opay_instant_retries: VirtualClock
 ) -> None:
-    recorder = Recorder(httpx.Response(503, text="busy"))
+    recorder = ScriptedOPay(httpx.Response(503, text="busy"))
     with caplog.at_level(logging.DEBUG, logger="opay_async"):
         async with recorder.client() as opay:
             await opay.close_payment(reference="R-9", country="EG")

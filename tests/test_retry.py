@@ -9,7 +9,6 @@ import logging
 import httpx
 import pytest
 import tenacity
-from conftest import Recorder, success
 
 from opay_async import (
     AuthenticationError,
@@ -23,6 +22,7 @@ from opay_async import (
     ServiceUnavailableError,
 )
 from opay_async._clock import VirtualClock
+from tests.helpers import ScriptedOPay, success
 
 UNAVAILABLE = {"code": "50003", "message": "service not available, please try again"}
 
@@ -31,19 +31,19 @@ def unavailable(**headers: str) -> httpx.Response:
     return httpx.Response(200, json=UNAVAILABLE, headers=headers)
 
 
-async def test_two_50003_then_success_is_three_attempts(clock: VirtualClock) -> None:
-    recorder = Recorder(unavailable(), unavailable())
+async def test_two_50003_then_success_is_three_attempts(opay_instant_retries: VirtualClock) -> None:
+    recorder = ScriptedOPay(unavailable(), unavailable())
     async with recorder.client() as opay:
         payment = await opay.close_payment(reference="R-1", country="EG")
     assert payment.is_closed
     assert recorder.sent == 3
-    assert len(clock.sleeps) == 2
+    assert len(opay_instant_retries.sleeps) == 2
 
 
 async def test_persistent_50003_gives_up_after_attempts_with_the_real_error(
-    clock: VirtualClock,
+    opay_instant_retries: VirtualClock,
 ) -> None:
-    recorder = Recorder(*[unavailable() for _ in range(10)])
+    recorder = ScriptedOPay(*[unavailable() for _ in range(10)])
     async with recorder.client(retry=RetryPolicy(attempts=4)) as opay:
         with pytest.raises(ServiceUnavailableError) as caught:
             await opay.close_payment(reference="R-1", country="EG")
@@ -51,47 +51,51 @@ async def test_persistent_50003_gives_up_after_attempts_with_the_real_error(
     assert recorder.sent == 4
 
 
-async def test_the_total_timeout_stops_retrying_early(clock: VirtualClock) -> None:
-    recorder = Recorder(*[unavailable() for _ in range(10)])
+async def test_the_total_timeout_stops_retrying_early(opay_instant_retries: VirtualClock) -> None:
+    recorder = ScriptedOPay(*[unavailable() for _ in range(10)])
     policy = RetryPolicy(attempts=10, timeout=5.0, wait_initial=4.0, wait_max=4.0)
     async with recorder.client(retry=policy) as opay:
         with pytest.raises(ServiceUnavailableError):
             await opay.close_payment(reference="R-1", country="EG")
     assert recorder.sent < 10
-    assert sum(clock.sleeps) <= 5.0
+    assert sum(opay_instant_retries.sleeps) <= 5.0
 
 
-async def test_a_wait_that_would_pass_the_deadline_is_not_started(clock: VirtualClock) -> None:
-    recorder = Recorder(unavailable(**{"Retry-After": "8"}), unavailable())
+async def test_a_wait_that_would_pass_the_deadline_is_not_started(
+    opay_instant_retries: VirtualClock,
+) -> None:
+    recorder = ScriptedOPay(unavailable(**{"Retry-After": "8"}), unavailable())
     policy = RetryPolicy(attempts=5, timeout=3.0, wait_max=8.0)
     async with recorder.client(retry=policy) as opay:
         with pytest.raises(ServiceUnavailableError):
             await opay.close_payment(reference="R-1", country="EG")
     assert recorder.sent == 1
-    assert clock.sleeps == []
+    assert opay_instant_retries.sleeps == []
 
 
-async def test_retry_after_is_honoured_and_capped(clock: VirtualClock) -> None:
-    recorder = Recorder(
+async def test_retry_after_is_honoured_and_capped(opay_instant_retries: VirtualClock) -> None:
+    recorder = ScriptedOPay(
         httpx.Response(503, text="busy", headers={"Retry-After": "3"}),
         httpx.Response(429, text="slow down", headers={"Retry-After": "120"}),
     )
     async with recorder.client(retry=RetryPolicy(wait_max=8.0)) as opay:
         assert (await opay.close_payment(reference="R-1", country="EG")).is_closed
-    assert clock.sleeps == [3.0, 8.0]
+    assert opay_instant_retries.sleeps == [3.0, 8.0]
 
 
-async def test_backoff_is_full_jitter_exponential_and_capped(clock: VirtualClock) -> None:
+async def test_backoff_is_full_jitter_exponential_and_capped(
+    opay_instant_retries: VirtualClock,
+) -> None:
     policy = RetryPolicy(attempts=8, timeout=1000, wait_initial=0.5, wait_max=4.0)
     for _ in range(20):
-        recorder = Recorder(*[unavailable() for _ in range(7)])
+        recorder = ScriptedOPay(*[unavailable() for _ in range(7)])
         async with recorder.client(retry=policy, retry_budget=None) as opay:
             await opay.close_payment(reference="R-1", country="EG")
-    assert len(clock.sleeps) == 20 * 7
-    for number, wait in enumerate(clock.sleeps):
+    assert len(opay_instant_retries.sleeps) == 20 * 7
+    for number, wait in enumerate(opay_instant_retries.sleeps):
         retry = number % 7 + 1
         assert 0 <= wait <= min(4.0, 0.5 * 2 ** (retry - 1))
-    assert len(set(clock.sleeps)) > 100  # jittered, not a fixed schedule
+    assert len(set(opay_instant_retries.sleeps)) > 100  # jittered, not a fixed schedule
 
 
 @pytest.mark.parametrize(
@@ -105,38 +109,40 @@ async def test_backoff_is_full_jitter_exponential_and_capped(clock: VirtualClock
     ],
 )
 async def test_non_retryable_failures_are_sent_once(
-    status_or_code: str | int, error: type[Exception], clock: VirtualClock
+    status_or_code: str | int, error: type[Exception], opay_instant_retries: VirtualClock
 ) -> None:
     failure = (
         httpx.Response(200, json={"code": status_or_code, "message": "no"})
         if isinstance(status_or_code, str)
         else httpx.Response(status_or_code, text="no")
     )
-    recorder = Recorder(failure)
+    recorder = ScriptedOPay(failure)
     async with recorder.client() as opay:
         with pytest.raises(error):
             await opay.close_payment(reference="R-1", country="EG")
     assert recorder.sent == 1
-    assert clock.sleeps == []
+    assert opay_instant_retries.sleeps == []
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
-async def test_retryable_http_statuses(status: int, clock: VirtualClock) -> None:
-    recorder = Recorder(httpx.Response(status, text="<html>oops</html>"))
+async def test_retryable_http_statuses(status: int, opay_instant_retries: VirtualClock) -> None:
+    recorder = ScriptedOPay(httpx.Response(status, text="<html>oops</html>"))
     async with recorder.client() as opay:
         assert (await opay.close_payment(reference="R-1", country="EG")).is_closed
     assert recorder.sent == 2
 
 
-async def test_connection_errors_and_timeouts_are_retried(clock: VirtualClock) -> None:
-    recorder = Recorder(httpx.ConnectError("refused"), httpx.ReadTimeout("slow"))
+async def test_connection_errors_and_timeouts_are_retried(
+    opay_instant_retries: VirtualClock,
+) -> None:
+    recorder = ScriptedOPay(httpx.ConnectError("refused"), httpx.ReadTimeout("slow"))
     async with recorder.client() as opay:
         assert (await opay.close_payment(reference="R-1", country="EG")).is_closed
     assert recorder.sent == 3
 
 
-async def test_attempts_one_means_one_request(clock: VirtualClock) -> None:
-    recorder = Recorder(unavailable())
+async def test_attempts_one_means_one_request(opay_instant_retries: VirtualClock) -> None:
+    recorder = ScriptedOPay(unavailable())
     async with recorder.client(retry=RetryPolicy.none()) as opay:
         with pytest.raises(ServiceUnavailableError):
             await opay.close_payment(reference="R-1", country="EG")
@@ -148,7 +154,7 @@ async def test_the_whole_attempt_is_bounded_by_timeout() -> None:
         await asyncio.sleep(5)
         return httpx.Response(200, json=success(json.loads(request.content)))
 
-    recorder = Recorder(slow)  # type: ignore[arg-type]
+    recorder = ScriptedOPay(slow)  # type: ignore[arg-type]
     async with recorder.client(timeout=0.05, retry=RetryPolicy.none()) as opay:
         with pytest.raises(OPayTimeoutError):
             await opay.close_payment(reference="R-1", country="EG")
@@ -165,7 +171,7 @@ async def test_cancellation_is_never_swallowed_or_retried() -> None:
         await asyncio.sleep(3600)
         raise AssertionError
 
-    recorder = Recorder(hang)  # type: ignore[arg-type]
+    recorder = ScriptedOPay(hang)  # type: ignore[arg-type]
     async with recorder.client() as opay:
         task = asyncio.create_task(opay.close_payment(reference="R-1", country="EG"))
         await started.wait()
@@ -175,8 +181,10 @@ async def test_cancellation_is_never_swallowed_or_retried() -> None:
     assert calls == 1
 
 
-async def test_the_retry_budget_stops_retry_storms_and_refills(clock: VirtualClock) -> None:
-    recorder = Recorder(*[unavailable() for _ in range(4)])
+async def test_the_retry_budget_stops_retry_storms_and_refills(
+    opay_instant_retries: VirtualClock,
+) -> None:
+    recorder = ScriptedOPay(*[unavailable() for _ in range(4)])
     budget = RetryBudget(capacity=10, retry_cost=5, success_refund=1)
     async with recorder.client(retry_budget=budget) as opay:
         with pytest.raises(ServiceUnavailableError):
@@ -195,8 +203,8 @@ async def test_the_retry_budget_stops_retry_storms_and_refills(clock: VirtualClo
         assert opay.retry_tokens == 1
 
 
-async def test_successes_refund_up_to_capacity(clock: VirtualClock) -> None:
-    recorder = Recorder(unavailable())
+async def test_successes_refund_up_to_capacity(opay_instant_retries: VirtualClock) -> None:
+    recorder = ScriptedOPay(unavailable())
     async with recorder.client(retry_budget=RetryBudget(capacity=10, retry_cost=5)) as opay:
         await opay.close_payment(reference="R-1", country="EG")
         assert opay.retry_tokens == 6  # 10 - 5 for the retry + 1 for the success
@@ -205,8 +213,8 @@ async def test_successes_refund_up_to_capacity(clock: VirtualClock) -> None:
         assert opay.retry_tokens == 10
 
 
-async def test_no_budget_means_only_the_policy_limits(clock: VirtualClock) -> None:
-    recorder = Recorder(*[unavailable() for _ in range(30)])
+async def test_no_budget_means_only_the_policy_limits(opay_instant_retries: VirtualClock) -> None:
+    recorder = ScriptedOPay(*[unavailable() for _ in range(30)])
     async with recorder.client(retry_budget=None, retry=RetryPolicy(attempts=3)) as opay:
         for _ in range(10):
             with pytest.raises(ServiceUnavailableError):
@@ -216,9 +224,9 @@ async def test_no_budget_means_only_the_policy_limits(clock: VirtualClock) -> No
 
 
 async def test_a_warning_is_logged_before_each_retry(
-    clock: VirtualClock, caplog: pytest.LogCaptureFixture
+    opay_instant_retries: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    recorder = Recorder(unavailable())
+    recorder = ScriptedOPay(unavailable())
     with caplog.at_level(logging.WARNING, logger="opay_async"):
         async with recorder.client() as opay:
             await opay.close_payment(reference="R-1", country="EG")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import MERCHANT_ID, SECRET_KEY, Recorder
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,6 +15,7 @@ from opay_async import (
     OPayValidationError,
     RetryPolicy,
 )
+from tests.helpers import MERCHANT_ID, SECRET_KEY, ScriptedOPay
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ from opay_async import (
 async def test_bad_requests_are_refused_before_sending(
     arguments: dict[str, object], field: str, problem: str
 ) -> None:
-    recorder = Recorder()
+    recorder = ScriptedOPay()
     async with recorder.client() as opay:
         with pytest.raises(OPayValidationError) as caught:
             await opay.close_payment(**arguments)  # type: ignore[arg-type]
@@ -157,7 +157,7 @@ def test_http_client_and_transport_are_exclusive() -> None:
             MERCHANT_ID,
             SECRET_KEY,
             http_client=httpx.AsyncClient(),
-            transport=httpx.MockTransport(Recorder()),
+            transport=httpx.MockTransport(ScriptedOPay()),
         )
 
 

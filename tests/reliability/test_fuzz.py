@@ -6,7 +6,7 @@ import asyncio
 import json
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opay_async import OPayClient, OPayError, Payment, RetryPolicy
@@ -57,7 +57,7 @@ def bodies() -> st.SearchStrategy[bytes]:
     )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150)
 @given(
     status=st.sampled_from([200, 200, 200, 201, 204, 301, 400, 401, 404, 429, 500, 502, 503]),
     body=bodies(),

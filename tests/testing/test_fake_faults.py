@@ -7,7 +7,6 @@ import time
 
 import httpx
 import pytest
-from _fake_support import NO_RETRY, URL, body_of, raw_post, signed_for
 
 from opay_async import (
     CLOSE_PATH,
@@ -22,6 +21,7 @@ from opay_async import (
     ServiceUnavailableError,
 )
 from opay_async.testing import BAD_GATEWAY_PAGE, FakeOPay, FaultKind, instant_retries
+from tests.helpers import NO_RETRY, URL, body_of, raw_post, signed_for
 
 BODY = body_of(country="EG", reference="S-1")
 

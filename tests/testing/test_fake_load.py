@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-from _fake_support import body_of, signed_for
-
 from opay_async import (
     CLOSE_PATH,
     OPayConnectionError,
@@ -15,6 +13,7 @@ from opay_async import (
     ServiceUnavailableError,
 )
 from opay_async.testing import FakeOPay, FaultKind, instant_retries
+from tests.helpers import body_of, signed_for
 
 
 async def test_bulk_closes_through_the_simulator_under_a_fault_mix() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from _fake_support import NO_RETRY, body_of, raw_post
 
 from opay_async import (
     Amount,
@@ -14,6 +13,7 @@ from opay_async import (
     PaymentNotFoundError,
 )
 from opay_async.testing import ALREADY_PAID_CODE, ALREADY_PAID_MESSAGE, FakeOPay
+from tests.helpers import NO_RETRY, body_of, raw_post
 
 # -- storing and looking up ----------------------------------------------------------------
 

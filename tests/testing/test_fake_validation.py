@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from _fake_support import body_of, raw_post
 
 from opay_async.testing import FakeOPay
+from tests.helpers import body_of, raw_post
 
 
 @pytest.mark.parametrize(

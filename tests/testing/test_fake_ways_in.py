@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from _fake_support import NO_RETRY, URL, body_of, signed_for
 
 from opay_async import (
     CLOSE_PATH,
@@ -23,6 +22,7 @@ from opay_async import (
     ServiceUnavailableError,
 )
 from opay_async.testing import FakeOPay, FakeTransport, instant_retries
+from tests.helpers import NO_RETRY, URL, body_of, signed_for
 
 # -- fake.transport and fake.client() ------------------------------------------------------
 

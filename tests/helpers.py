@@ -1,0 +1,226 @@
+"""Helpers shared by the tests: scripted and counting OPay doubles, a loopback server, signing.
+
+Every double here answers like OPay's Cancel Payment API; each test picks the one whose
+shape it needs:
+
+- ``ScriptedOPay``: a ``MockTransport`` handler answering from a script (then successes);
+- ``CountingOPay``: an async ``MockTransport`` handler that counts attempts and concurrency;
+- ``LoopbackOPay``: a real HTTP/1.1 server on 127.0.0.1, for tests that need sockets;
+- ``body_of`` / ``signed`` / ``raw_post``: hand-signed raw requests for the simulator's tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from opay_async import CLOSE_PATH, OPayClient, RetryPolicy
+from opay_async.testing import FakeOPay
+
+MERCHANT_ID = "256612345678901"
+SECRET_KEY = "OPAYPRV_test_secret_0187828"
+
+
+def success(body: dict[str, Any], status: str = "CLOSE") -> dict[str, Any]:
+    """OPay's documented success answer for the request ``body``."""
+    return {
+        "code": "00000",
+        "message": "SUCCESSFUL",
+        "data": {
+            "reference": body.get("reference", "56215641"),
+            "orderNo": body.get("orderNo", "211018140366538753"),
+            "country": body["country"],
+            "amount": {"total": 400, "currency": "EGP"},
+            "orderStatus": status,
+        },
+    }
+
+
+Answer = httpx.Response | Callable[[httpx.Request], httpx.Response]
+
+
+class ScriptedOPay:
+    """A MockTransport handler answering from a script, keeping every request it got.
+
+    ``answers`` are used in order; when they run out, every request gets a success.
+    An answer is a response, a callable taking the request, or an exception to raise.
+    """
+
+    def __init__(self, *answers: Answer | Exception) -> None:
+        self.answers = list(answers)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.answers:
+            answer = self.answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer if isinstance(answer, httpx.Response) else answer(request)
+        return httpx.Response(200, json=success(json.loads(request.content)))
+
+    @property
+    def sent(self) -> int:
+        return len(self.requests)
+
+    def client(self, **options: Any) -> OPayClient:
+        return OPayClient(MERCHANT_ID, SECRET_KEY, transport=httpx.MockTransport(self), **options)
+
+
+def failure(code: str, message: str = "failed") -> httpx.Response:
+    return httpx.Response(200, json={"code": code, "message": message})
+
+
+class CountingOPay:
+    """An async MockTransport handler that counts attempts and what is in flight."""
+
+    def __init__(self, delay: float = 0.0, jitter: bool = False) -> None:
+        self.delay = delay
+        self.jitter = jitter
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.attempts: dict[str, int] = {}
+        self.sent = 0
+
+    def answer(self, body: dict[str, str], attempt: int) -> httpx.Response:
+        reference = body.get("reference", "")
+        if reference.startswith("missing"):
+            return failure("02006", "payment not found.")
+        if reference.startswith("flaky") and attempt <= 2:
+            return failure("50003", "service not available, please try again")
+        if reference.startswith("down"):
+            return failure("50003", "service not available, please try again")
+        return httpx.Response(200, json=success(body))
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        key = body.get("reference") or body.get("orderNo")
+        self.attempts[key] = self.attempts.get(key, 0) + 1
+        self.sent += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            delay = random.uniform(0, self.delay) if self.jitter else self.delay
+            await asyncio.sleep(delay)
+            return self.answer(body, self.attempts[key])
+        finally:
+            self.in_flight -= 1
+
+
+class LoopbackOPay:
+    def __init__(self, slow_seconds: float = 0.05) -> None:
+        self.slow_seconds = slow_seconds
+        self.received = 0
+        self.in_flight = 0
+        self.open_connections = 0
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    @property
+    def handler_tasks(self) -> set[asyncio.Task[None]]:
+        """The server's own connection tasks (they live in the test's event loop)."""
+        return set(self._handlers)
+
+    async def _answer(self, body: bytes) -> bytes:
+        request = json.loads(body)
+        reference = request.get("reference", "")
+        if reference.startswith("hang"):
+            await asyncio.Event().wait()
+        if reference.startswith("slow"):
+            await asyncio.sleep(self.slow_seconds)
+        answer = {
+            "code": "00000",
+            "message": "SUCCESSFUL",
+            "data": {
+                "reference": reference,
+                "orderNo": "211018140366538753",
+                "country": request.get("country"),
+                "amount": {"total": 400, "currency": "EGP"},
+                "orderStatus": "CLOSE",
+            },
+        }
+        return json.dumps(answer).encode()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self.open_connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                body = await reader.readexactly(length)
+                self.received += 1
+                self.in_flight += 1
+                try:
+                    payload = await self._answer(body)
+                finally:
+                    self.in_flight -= 1
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self.open_connections -= 1
+            self._handlers.discard(task)
+            writer.close()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[str]:
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.close()
+            for task in list(self._handlers):
+                task.cancel()
+            await asyncio.gather(*self._handlers, return_exceptions=True)
+            await server.wait_closed()
+
+
+URL = "https://sandboxapi.opaycheckout.com" + CLOSE_PATH
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+def body_of(**fields: Any) -> bytes:
+    """A compact, sorted JSON body, as the SDK sends."""
+    return json.dumps(fields, separators=(",", ":"), sort_keys=True).encode()
+
+
+def signed(body: bytes, key: str, merchant: str) -> dict[str, str]:
+    signature = hmac.new(key.encode(), body, hashlib.sha512).hexdigest()
+    return {
+        "Authorization": f"Bearer {signature}",
+        "MerchantId": merchant,
+        "Content-Type": "application/json",
+    }
+
+
+def signed_for(fake: FakeOPay, body: bytes) -> dict[str, str]:
+    return signed(body, fake.secret_key, fake.merchant_id)
+
+
+async def raw_post(
+    fake: FakeOPay, body: bytes, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """POST ``body`` to the fake's close path, signed right unless ``headers`` are given."""
+    async with httpx.AsyncClient(transport=fake.transport) as http:
+        return await http.post(
+            URL, content=body, headers=signed_for(fake, body) if headers is None else headers
+        )
