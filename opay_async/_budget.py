@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import attrs
 
-from ._errors import OPayValidationError
+from ._validation import number_field
 
 __all__ = ["RetryBudget", "TokenBucket"]
-
-
-def _at_least(minimum: int) -> Callable[[object, attrs.Attribute[int], Any], None]:
-    def check(_instance: object, attribute: attrs.Attribute[int], value: Any) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise OPayValidationError(attribute.name, f"must be an int >= {minimum}, got {value!r}")
-
-    return check
 
 
 @attrs.frozen(kw_only=True)
@@ -36,9 +25,9 @@ class RetryBudget:
         20
     """
 
-    capacity: int = attrs.field(default=500, validator=_at_least(0))
-    retry_cost: int = attrs.field(default=5, validator=_at_least(1))
-    success_refund: int = attrs.field(default=1, validator=_at_least(0))
+    capacity: int = attrs.field(default=500, validator=number_field(integer=True, at_least=0))
+    retry_cost: int = attrs.field(default=5, validator=number_field(integer=True, at_least=1))
+    success_refund: int = attrs.field(default=1, validator=number_field(integer=True, at_least=0))
 
     @property
     def max_retries_when_failing(self) -> int:

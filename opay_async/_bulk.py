@@ -11,7 +11,7 @@ from ._errors import Identity, OPayError, OPayValidationError
 from ._outcome import CloseOutcome
 from ._rate import RateLimiter, check_rate
 from ._request import CloseRequest
-from ._validation import country_code
+from ._validation import country_code, number
 
 if TYPE_CHECKING:
     from ._client import BeforeAttempt, OPayClient
@@ -40,12 +40,6 @@ class _WorkerCrashed:
 
 
 _DONE: Final = _WorkerDone()
-
-
-def _check_concurrency(concurrency: object) -> int:
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise OPayValidationError("concurrency", f"must be an int >= 1, got {concurrency!r}")
-    return concurrency
 
 
 async def _enumerate(
@@ -150,7 +144,7 @@ async def iter_close_many(
     See :meth:`OPayClient.iter_close_many`.
     """
     default_country = None if country is None else country_code(country)
-    workers_count = _check_concurrency(concurrency)
+    workers_count = number("concurrency", concurrency, integer=True, at_least=1)
     rate = check_rate(rate_limit)
     before_attempt = None if rate is None else RateLimiter(rate).acquire
     if isinstance(requests, str | bytes):

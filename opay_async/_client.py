@@ -36,6 +36,7 @@ from ._payment import Payment
 from ._pool import ShardedTransport
 from ._request import CloseRequest
 from ._retry import RetryPolicy, new_retrying
+from ._validation import number
 from ._version import __version__
 from ._wire import parse_close_answer
 
@@ -105,22 +106,10 @@ def _check_secret_key(value: object) -> str:
     return value
 
 
-def _check_timeout(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise OPayValidationError("timeout", f"must be a number of seconds > 0, got {value!r}")
-    return float(value)
-
-
 def _check_instance(field: str, value: object, kind: type[_T]) -> _T | None:
     if value is None or isinstance(value, kind):
         return value
     raise OPayValidationError(field, f"must be a {kind.__name__} or None, got {value!r}")
-
-
-def _check_max_connections(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise OPayValidationError("max_connections", f"must be an int >= 1, got {value!r}")
-    return value
 
 
 def _own_transport(backend: object, max_connections: int) -> httpx.AsyncBaseTransport:
@@ -199,11 +188,11 @@ class OPayClient:
         self._auth = OPaySignatureAuth(self._merchant_id, _check_secret_key(secret_key))
         self._environment: Environment = check_environment(environment)
         self._base_url = None if base_url is None else check_base_url(base_url)
-        self._timeout = _check_timeout(timeout)
+        self._timeout = float(number("timeout", timeout, above=0))
         self._retry = _check_instance("retry", retry, RetryPolicy) or RetryPolicy()
         budget = _check_instance("retry_budget", retry_budget, RetryBudget)
         self._bucket = None if budget is None else TokenBucket(budget)
-        max_connections = _check_max_connections(max_connections)
+        max_connections = number("max_connections", max_connections, integer=True, at_least=1)
         self._urls: dict[str, str] = {}
         if http_client is not None and transport is not None:
             raise OPayValidationError("transport", "give http_client or transport, not both")

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from ._errors import OPayValidationError
+from ._validation import number_field
 
 __all__ = ["Amount", "OrderStatus", "Payment"]
 
@@ -40,13 +41,6 @@ class OrderStatus(enum.Enum):
             return cls.UNKNOWN
 
 
-def _total(_instance: object, _attribute: object, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise OPayValidationError("total", f"must be an int (minor units), got {value!r}")
-    if value < 0:
-        raise OPayValidationError("total", f"must not be negative, got {value!r}")
-
-
 def _currency(_instance: object, _attribute: object, value: Any) -> None:
     if not (isinstance(value, str) and len(value) == 3 and value.isascii() and value.isalpha()):
         raise OPayValidationError(
@@ -63,7 +57,7 @@ class Amount:
         Amount(total=400, currency='EGP')
     """
 
-    total: int = attrs.field(validator=_total)
+    total: int = attrs.field(validator=number_field(integer=True, at_least=0))
     currency: str = attrs.field(validator=_currency)
 
 

@@ -5,23 +5,14 @@ from __future__ import annotations
 import math
 
 from ._clock import Clock, current_clock
-from ._errors import OPayValidationError
+from ._validation import number
 
 __all__ = ["RateLimiter", "check_rate"]
 
 
 def check_rate(rate: object) -> float | None:
     """Return ``rate`` as a float, ``None`` for no limit; raise if it is not a number > 0."""
-    if rate is None:
-        return None
-    if (
-        isinstance(rate, bool)
-        or not isinstance(rate, int | float)
-        or not math.isfinite(rate)
-        or rate <= 0
-    ):
-        raise OPayValidationError("rate_limit", f"must be a number > 0 per second, got {rate!r}")
-    return float(rate)
+    return None if rate is None else float(number("rate_limit", rate, above=0))
 
 
 class RateLimiter:

@@ -7,7 +7,7 @@ import json
 import attrs
 
 from ._errors import Identity, OPayValidationError
-from ._validation import country_code, optional_non_empty_text
+from ._validation import country_field, optional_text_field
 
 __all__ = ["CloseRequest"]
 
@@ -33,9 +33,9 @@ class CloseRequest:
         b'{"country":"EG","reference":"65316571001"}'
     """
 
-    reference: str | None = attrs.field(default=None, validator=optional_non_empty_text)
-    order_no: str | None = attrs.field(default=None, validator=optional_non_empty_text)
-    country: str = attrs.field(converter=country_code)
+    reference: str | None = attrs.field(default=None, validator=optional_text_field)
+    order_no: str | None = attrs.field(default=None, validator=optional_text_field)
+    country: str = attrs.field(converter=country_field)
 
     def __attrs_post_init__(self) -> None:
         if self.reference is None and self.order_no is None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
-from typing import Any
 
 import attrs
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
@@ -14,25 +12,10 @@ from tenacity.wait import wait_base
 
 from ._budget import TokenBucket
 from ._clock import Clock
-from ._errors import OPayError, OPayValidationError
+from ._errors import OPayError
+from ._validation import number_field
 
 __all__ = ["RetryPolicy", "new_retrying"]
-
-
-def _number(minimum: float, *, integer: bool = False) -> Callable[[object, Any, Any], None]:
-    def check(_instance: object, attribute: Any, value: Any) -> None:
-        kinds: tuple[type[int | float], ...] = (int,) if integer else (int, float)
-        valid = (
-            isinstance(value, kinds)
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-            and value >= minimum
-        )
-        if not valid:
-            kind = "an int" if integer else "a number"
-            raise OPayValidationError(attribute.name, f"must be {kind} >= {minimum}, got {value!r}")
-
-    return check
 
 
 @attrs.frozen(kw_only=True)
@@ -59,10 +42,10 @@ class RetryPolicy:
         RetryPolicy(attempts=3, timeout=20.0, wait_initial=0.5, wait_max=8.0)
     """
 
-    attempts: int = attrs.field(default=4, validator=_number(1, integer=True))
-    timeout: float = attrs.field(default=60.0, validator=_number(0.001))
-    wait_initial: float = attrs.field(default=0.5, validator=_number(0))
-    wait_max: float = attrs.field(default=8.0, validator=_number(0))
+    attempts: int = attrs.field(default=4, validator=number_field(integer=True, at_least=1))
+    timeout: float = attrs.field(default=60.0, validator=number_field(above=0))
+    wait_initial: float = attrs.field(default=0.5, validator=number_field(at_least=0))
+    wait_max: float = attrs.field(default=8.0, validator=number_field(at_least=0))
 
     @classmethod
     def none(cls) -> RetryPolicy:

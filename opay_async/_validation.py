@@ -1,37 +1,186 @@
-"""attrs validators and converters shared by the value types; they raise OPayValidationError."""
+"""Argument checks shared by every module; each raises OPayValidationError naming the field.
+
+Three checks cover the package: :func:`number` (an int or float in a range, never a
+bool), :func:`country_code` (ISO 3166-1 alpha-2) and :func:`text` (a non-blank string).
+The ``*_field`` forms wrap them as attrs validators and converters.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Callable
+from typing import Any, Literal, overload
 
 from ._errors import OPayValidationError
 
-__all__ = ["country_code", "non_empty_text", "optional_non_empty_text"]
+__all__ = [
+    "country_code",
+    "country_field",
+    "number",
+    "number_field",
+    "optional_text_field",
+    "text",
+]
 
 
-def country_code(value: object, *, field: str = "country") -> str:
-    """Return ``value`` as an upper-case ISO 3166-1 alpha-2 code, or raise.
+@overload
+def number(
+    field: str,
+    value: object,
+    *,
+    integer: Literal[True],
+    at_least: float | None = ...,
+    above: float | None = ...,
+    at_most: float | None = ...,
+) -> int: ...
 
-    Example:
-        >>> country_code("eg")
-        'EG'
+
+@overload
+def number(
+    field: str,
+    value: object,
+    *,
+    integer: Literal[False] = ...,
+    at_least: float | None = ...,
+    above: float | None = ...,
+    at_most: float | None = ...,
+) -> float: ...
+
+
+def number(
+    field: str,
+    value: object,
+    *,
+    integer: bool = False,
+    at_least: float | None = None,
+    above: float | None = None,
+    at_most: float | None = None,
+) -> float:
+    """Return ``value`` if it is a finite number in range (an ``int`` when ``integer``).
+
+    ``bool`` is refused although Python counts it as an ``int``: ``True`` seconds or
+    ``False`` attempts are always a mistake.
+
+    Examples:
+        >>> number("timeout", 2.5, above=0)
+        2.5
+        >>> number("attempts", True, integer=True, at_least=1)
+        Traceback (most recent call last):
+        ...
+        opay_async._errors.OPayValidationError: attempts: must be an int >= 1, got True
     """
-    if isinstance(value, str) and len(value) == 2 and value.isascii() and value.isalpha():
-        return value.upper()
+    return _check(field, value, integer=integer, at_least=at_least, above=above, at_most=at_most)
+
+
+def _check(
+    field: str,
+    value: object,
+    *,
+    integer: bool,
+    at_least: float | None,
+    above: float | None,
+    at_most: float | None,
+) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        in_range = (
+            math.isfinite(value)
+            and (isinstance(value, int) or not integer)
+            and (at_least is None or value >= at_least)
+            and (above is None or value > above)
+            and (at_most is None or value <= at_most)
+        )
+        if in_range:
+            return value
     raise OPayValidationError(
-        field, f"must be two ASCII letters (ISO 3166-1 alpha-2, e.g. 'EG'), got {value!r}"
+        field, f"must be {_describe(integer, at_least, above, at_most)}, got {value!r}"
     )
 
 
-def non_empty_text(_instance: Any, attribute: Any, value: object) -> None:
-    """Check, as an attrs validator, that ``value`` is a string that is not blank."""
+def _describe(
+    integer: bool, at_least: float | None, above: float | None, at_most: float | None
+) -> str:
+    bounds = [
+        f">= {at_least:g}" if at_least is not None else "",
+        f"> {above:g}" if above is not None else "",
+        f"<= {at_most:g}" if at_most is not None else "",
+    ]
+    kind = "an int" if integer else "a number"
+    return " ".join([kind, " and ".join(bound for bound in bounds if bound)]).strip()
+
+
+def number_field(
+    *,
+    integer: bool = False,
+    at_least: float | None = None,
+    above: float | None = None,
+    at_most: float | None = None,
+) -> Callable[[Any, Any, Any], None]:
+    """:func:`number` as an attrs validator (the field's name is the attribute's)."""
+
+    def check(_instance: object, attribute: Any, value: object) -> None:
+        _check(
+            attribute.alias,
+            value,
+            integer=integer,
+            at_least=at_least,
+            above=above,
+            at_most=at_most,
+        )
+
+    return check
+
+
+def country_code(value: object, *, field: str = "country", upper_only: bool = False) -> str:
+    """Return ``value`` as an upper-case ISO 3166-1 alpha-2 code, or raise.
+
+    Lower case is accepted and upper-cased unless ``upper_only`` (what arrives on the
+    wire must already be upper case).
+
+    Examples:
+        >>> country_code("eg")
+        'EG'
+        >>> country_code("Egypt")
+        Traceback (most recent call last):
+        ...
+        opay_async._errors.OPayValidationError: country: must be two ASCII letters \
+(ISO 3166-1 alpha-2, e.g. 'EG'), got 'Egypt'
+    """
+    if (
+        isinstance(value, str)
+        and len(value) == 2
+        and value.isascii()
+        and value.isalpha()
+        and (value.isupper() or not upper_only)
+    ):
+        return value.upper()
+    case = "upper-case " if upper_only else ""
+    raise OPayValidationError(
+        field, f"must be two {case}ASCII letters (ISO 3166-1 alpha-2, e.g. 'EG'), got {value!r}"
+    )
+
+
+def country_field(value: object) -> str:
+    """:func:`country_code` as an attrs converter."""
+    return country_code(value)
+
+
+def text(field: str, value: object) -> str:
+    """Return ``value`` if it is a string that is not blank, else raise.
+
+    Examples:
+        >>> text("reference", "  ")
+        Traceback (most recent call last):
+        ...
+        opay_async._errors.OPayValidationError: reference: must not be empty
+    """
     if not isinstance(value, str):
-        raise OPayValidationError(attribute.alias, f"must be a string, got {type(value).__name__}")
+        raise OPayValidationError(field, f"must be a string, got {type(value).__name__}")
     if not value.strip():
-        raise OPayValidationError(attribute.alias, "must not be empty")
+        raise OPayValidationError(field, "must not be empty")
+    return value
 
 
-def optional_non_empty_text(instance: Any, attribute: Any, value: object) -> None:
-    """Check like :func:`non_empty_text`, but ``None`` is allowed."""
+def optional_text_field(_instance: object, attribute: Any, value: object) -> None:
+    """:func:`text` as an attrs validator that lets ``None`` through."""
     if value is not None:
-        non_empty_text(instance, attribute, value)
+        text(attribute.alias, value)
