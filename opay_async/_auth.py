@@ -8,17 +8,19 @@ from collections.abc import Generator
 
 import httpx
 
+from ._secret import SecretKey
+
 __all__ = ["OPaySignatureAuth", "sign"]
 
 
-def sign(body: bytes, secret_key: str) -> str:
+def sign(body: bytes, secret_key: str | SecretKey) -> str:
     """Hex HMAC-SHA512 of ``body`` keyed with ``secret_key``, as OPay expects.
 
     Example:
         >>> sign(b'{"country":"EG","reference":"A1"}', "OPAYPRV_test")[:16]
         'acd3f11187cd6538'
     """
-    return hmac.new(secret_key.encode(), body, hashlib.sha512).hexdigest()
+    return hmac.new(SecretKey(secret_key).reveal().encode(), body, hashlib.sha512).hexdigest()
 
 
 class OPaySignatureAuth(httpx.Auth):
@@ -30,7 +32,8 @@ class OPaySignatureAuth(httpx.Auth):
 
     Args:
         merchant_id: OPay merchant id.
-        secret_key: The merchant's secret key (``OPAYPRV...``). Never shown in ``repr``.
+        secret_key: The merchant's secret key (``OPAYPRV...``), a ``str`` or a
+            :class:`SecretKey`. Never shown in ``repr``.
 
     Example:
         >>> auth = OPaySignatureAuth("256612345678901", "OPAYPRV_test")
@@ -46,16 +49,19 @@ class OPaySignatureAuth(httpx.Auth):
 
     __slots__ = ("_key", "merchant_id")
 
-    def __init__(self, merchant_id: str, secret_key: str) -> None:
+    def __init__(self, merchant_id: str, secret_key: str | SecretKey) -> None:
+        secret_key = SecretKey(secret_key)  # from here on no frame holds the key in plain text
+        self._key = secret_key.reveal().encode()
         self.merchant_id = merchant_id
-        self._key = secret_key.encode()
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Sign ``request`` in place and send it once."""
-        digest = hmac.new(self._key, request.content, hashlib.sha512).hexdigest()
-        request.headers["Authorization"] = f"Bearer {digest}"
+        request.headers["Authorization"] = (
+            "Bearer " + hmac.new(self._key, request.content, hashlib.sha512).hexdigest()
+        )
         request.headers["MerchantId"] = self.merchant_id
         yield request
 
     def __repr__(self) -> str:
-        return f"OPaySignatureAuth(merchant_id={self.merchant_id!r}, secret_key=<hidden>)"
+        merchant_id = getattr(self, "merchant_id", None)
+        return f"OPaySignatureAuth(merchant_id={merchant_id!r}, secret_key=SecretKey('***'))"

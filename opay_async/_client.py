@@ -36,6 +36,7 @@ from ._payment import Payment
 from ._pool import ShardedTransport
 from ._request import CloseRequest
 from ._retry import RetryPolicy, new_retrying
+from ._secret import SecretKey
 from ._validation import number
 from ._version import __version__
 from ._wire import parse_close_answer
@@ -71,7 +72,7 @@ BeforeAttempt = Callable[[], Awaitable[None]]
 
 class _ClientOptions(TypedDict, total=False):
     merchant_id: str
-    secret_key: str
+    secret_key: str | SecretKey
     environment: Environment
     base_url: str | None
     timeout: float
@@ -86,22 +87,10 @@ class _ClientOptions(TypedDict, total=False):
 def _check_merchant_id(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise OPayValidationError("merchant_id", "must be a non-empty string")
+    value = value.strip()  # what a CRLF .env file leaves
     if not (value.isascii() and value.isprintable()) or " " in value:
         raise OPayValidationError(
             "merchant_id", f"must be printable ASCII without spaces, got {value!r}"
-        )
-    return value
-
-
-def _check_secret_key(value: object) -> str:
-    # Never echo the value: it is a secret.
-    if not isinstance(value, str) or not value.strip():
-        raise OPayValidationError("secret_key", "must be a non-empty string")
-    if value.startswith("OPAYPUB"):
-        raise OPayValidationError(
-            "secret_key",
-            "this is OPay's public key (OPAYPUB...); closing a payment is signed "
-            "with the merchant's secret key (OPAYPRV...)",
         )
     return value
 
@@ -131,6 +120,11 @@ def _own_transport(backend: object, max_connections: int) -> httpx.AsyncBaseTran
     raise OPayValidationError("backend", f"must be 'httpx' or 'aiohttp', got {backend!r}")
 
 
+def _variable(name: str) -> str | None:
+    """The environment variable ``name`` without surrounding whitespace; ``None`` if blank."""
+    return os.environ.get(name, "").strip() or None
+
+
 class OPayClient:
     """Async client for OPay's Cancel Payment API.
 
@@ -140,7 +134,8 @@ class OPayClient:
 
     Args:
         merchant_id: OPay merchant id (sent as the ``MerchantId`` header).
-        secret_key: The merchant's secret key (``OPAYPRV...``), used to sign bodies.
+        secret_key: The merchant's secret key (``OPAYPRV...``), used to sign bodies: a
+            ``str`` or a :class:`SecretKey`. Surrounding whitespace is stripped.
         environment: ``"sandbox"`` or ``"production"``; picks OPay's hosts, per country.
         base_url: Send every request to this host instead (a simulator, a proxy).
             Must be ``https://`` unless its host is loopback.
@@ -172,7 +167,7 @@ class OPayClient:
     def __init__(
         self,
         merchant_id: str,
-        secret_key: str,
+        secret_key: str | SecretKey,
         *,
         environment: Environment = "sandbox",
         base_url: str | None = None,
@@ -184,8 +179,9 @@ class OPayClient:
         backend: Backend = "httpx",
         max_connections: int = 100,
     ) -> None:
+        secret_key = SecretKey(secret_key)  # first: no frame of ours shows the key from here on
         self._merchant_id = _check_merchant_id(merchant_id)
-        self._auth = OPaySignatureAuth(self._merchant_id, _check_secret_key(secret_key))
+        self._auth = OPaySignatureAuth(self._merchant_id, secret_key.check())
         self._environment: Environment = check_environment(environment)
         self._base_url = None if base_url is None else check_base_url(base_url)
         self._timeout = float(number("timeout", timeout, above=0))
@@ -213,7 +209,9 @@ class OPayClient:
         """A client configured from the environment, with ``overrides`` taking precedence.
 
         Reads ``OPAY_MERCHANT_ID``, ``OPAY_SECRET_KEY``, ``OPAY_ENVIRONMENT`` (default
-        ``sandbox``) and ``OPAY_BASE_URL``.
+        ``sandbox``) and ``OPAY_BASE_URL``. Surrounding whitespace is stripped from each
+        (a CRLF ``.env`` file leaves a carriage return), and a variable that is empty counts as
+        unset.
 
         Raises:
             OPayValidationError: A required variable is missing or a value is bad.
@@ -224,23 +222,29 @@ class OPayClient:
                 ...
             ```
         """
-        env = os.environ
+        if "secret_key" in overrides:  # first: no frame of ours shows the key from here on
+            overrides["secret_key"] = SecretKey(overrides["secret_key"])
         options: _ClientOptions = {}
+        key = _variable("OPAY_SECRET_KEY")
+        if key is not None:
+            options["secret_key"] = SecretKey(key)
+        del key
+        merchant_id = _variable("OPAY_MERCHANT_ID")
+        if merchant_id is not None:
+            options["merchant_id"] = merchant_id
+        environment = _variable("OPAY_ENVIRONMENT")
+        if environment is not None:
+            options["environment"] = check_environment(environment.lower())
+        base_url = _variable("OPAY_BASE_URL")
+        if base_url is not None:
+            options["base_url"] = base_url
+        options.update(overrides)
         for field, variable in (
             ("merchant_id", "OPAY_MERCHANT_ID"),
             ("secret_key", "OPAY_SECRET_KEY"),
         ):
-            if field not in overrides and not env.get(variable):
+            if field not in options:
                 raise OPayValidationError(field, f"set the {variable} environment variable")
-        if env.get("OPAY_MERCHANT_ID"):
-            options["merchant_id"] = env["OPAY_MERCHANT_ID"]
-        if env.get("OPAY_SECRET_KEY"):
-            options["secret_key"] = env["OPAY_SECRET_KEY"]
-        if env.get("OPAY_ENVIRONMENT"):
-            options["environment"] = check_environment(env["OPAY_ENVIRONMENT"].strip().lower())
-        if env.get("OPAY_BASE_URL"):
-            options["base_url"] = env["OPAY_BASE_URL"]
-        options.update(overrides)
         return cls(**options)  # pyright: ignore[reportCallIssue]
 
     # -- lifecycle -------------------------------------------------------------------

@@ -71,7 +71,7 @@ def test_country_accepts_exactly_two_ascii_letters(country: str) -> None:
         ({"merchant_id": "256 61", "secret_key": SECRET_KEY}, "merchant_id", "without spaces"),
         ({"merchant_id": "2566\n1", "secret_key": SECRET_KEY}, "merchant_id", "printable"),
         ({"merchant_id": MERCHANT_ID, "secret_key": ""}, "secret_key", "non-empty"),
-        ({"merchant_id": MERCHANT_ID, "secret_key": None}, "secret_key", "non-empty"),
+        ({"merchant_id": MERCHANT_ID, "secret_key": None}, "secret_key", "must be a string"),
         (
             {"merchant_id": MERCHANT_ID, "secret_key": "OPAYPUB16057638845580.5549489"},
             "secret_key",
