@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import Final, Literal, TypedDict, TypeVar, Unpack
+from typing import Final, TypedDict, TypeVar, Unpack
 
 import httpx
 from tenacity import RetryCallState
@@ -17,6 +17,7 @@ from ._auth import OPaySignatureAuth
 from ._budget import RetryBudget, TokenBucket
 from ._bulk import CloseInput, ProgressCallback, close_many, iter_close_many
 from ._clock import current_clock
+from ._connections import CONNECT_TIMEOUT, Backend, own_http_client
 from ._environment import (
     CLOSE_PATH,
     Environment,
@@ -25,15 +26,13 @@ from ._environment import (
     check_environment,
 )
 from ._errors import (
-    OPayConnectionError,
     OPayError,
-    OPayResponseError,
-    OPayTimeoutError,
     OPayValidationError,
 )
+from ._failures import opay_error_for
 from ._outcome import CloseOutcome
 from ._payment import Payment
-from ._pool import ShardedTransport
+from ._reading import ACCEPT_ENCODING, read_answer
 from ._request import CloseRequest
 from ._retry import RetryPolicy, new_retrying
 from ._secret import SecretKey
@@ -46,26 +45,17 @@ __all__ = ["Backend", "OPayClient"]
 logger: Final = logging.getLogger("opay_async")
 logger.addHandler(logging.NullHandler())  # a library leaves output to the application
 
-Backend = Literal["httpx", "aiohttp"]
 _T = TypeVar("_T")
 
-#: Seconds to open a connection.
-CONNECT_TIMEOUT: Final = 5.0
 #: Seconds one attempt (connect, send, answer) may take in all.
 DEFAULT_TIMEOUT: Final = 30.0
 
 _HEADERS: Final = {
     "Content-Type": "application/json",
     "Accept": "application/json",
+    "Accept-Encoding": ACCEPT_ENCODING,
     "User-Agent": f"opay-async/{__version__}",
 }
-
-# Transport failures that will fail the same way however often they are retried.
-_PERMANENT_TRANSPORT_ERRORS: Final = (
-    httpx.UnsupportedProtocol,
-    httpx.LocalProtocolError,
-    httpx.ProxyError,
-)
 
 BeforeAttempt = Callable[[], Awaitable[None]]
 
@@ -82,6 +72,7 @@ class _ClientOptions(TypedDict, total=False):
     transport: httpx.AsyncBaseTransport | None
     backend: Backend
     max_connections: int
+    trust_env: bool
 
 
 def _check_merchant_id(value: object) -> str:
@@ -99,25 +90,6 @@ def _check_instance(field: str, value: object, kind: type[_T]) -> _T | None:
     if value is None or isinstance(value, kind):
         return value
     raise OPayValidationError(field, f"must be a {kind.__name__} or None, got {value!r}")
-
-
-def _own_transport(backend: object, max_connections: int) -> httpx.AsyncBaseTransport:
-    """The connection pool of a client that was given neither http_client nor transport."""
-    if backend == "httpx":
-        return ShardedTransport(max_connections=max_connections)
-    if backend == "aiohttp":
-        try:
-            from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 (optional extra)
-        except ImportError:
-            raise OPayValidationError(
-                "backend",
-                "'aiohttp' needs the aiohttp extra: pip install 'opay-async[aiohttp]'",
-            ) from None
-        limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
-        return AiohttpTransport(verify=True, limits=limits)
-    raise OPayValidationError("backend", f"must be 'httpx' or 'aiohttp', got {backend!r}")
 
 
 def _variable(name: str) -> str | None:
@@ -152,6 +124,9 @@ class OPayClient:
             for the client's own connection pool. Ignored with ``http_client`` or
             ``transport``.
         max_connections: Connections the client's own pool may open.
+        trust_env: Let the client's own pool read ``HTTPS_PROXY`` / ``HTTP_PROXY`` /
+            ``ALL_PROXY`` / ``NO_PROXY`` and ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` from the
+            environment, as httpx does. Ignored with ``http_client`` or ``transport``.
 
     Raises:
         OPayValidationError: A bad argument; nothing has been sent.
@@ -178,6 +153,7 @@ class OPayClient:
         transport: httpx.AsyncBaseTransport | None = None,
         backend: Backend = "httpx",
         max_connections: int = 100,
+        trust_env: bool = True,
     ) -> None:
         secret_key = SecretKey(secret_key)  # first: no frame of ours shows the key from here on
         self._merchant_id = _check_merchant_id(merchant_id)
@@ -185,6 +161,9 @@ class OPayClient:
         self._environment: Environment = check_environment(environment)
         self._base_url = None if base_url is None else check_base_url(base_url)
         self._timeout = float(number("timeout", timeout, above=0))
+        self._http_timeout = httpx.Timeout(
+            self._timeout, connect=min(CONNECT_TIMEOUT, self._timeout)
+        )
         self._retry = _check_instance("retry", retry, RetryPolicy) or RetryPolicy()
         budget = _check_instance("retry_budget", retry_budget, RetryBudget)
         self._bucket = None if budget is None else TokenBucket(budget)
@@ -193,10 +172,11 @@ class OPayClient:
         if http_client is not None and transport is not None:
             raise OPayValidationError("transport", "give http_client or transport, not both")
         if http_client is None:
-            self._http = httpx.AsyncClient(
-                transport=transport or _own_transport(backend, max_connections),
-                timeout=httpx.Timeout(self._timeout, connect=CONNECT_TIMEOUT),
-                follow_redirects=False,
+            self._http = own_http_client(
+                backend=backend,
+                max_connections=max_connections,
+                trust_env=trust_env,
+                transport=transport,
             )
             self._owns_http = True
         else:
@@ -522,45 +502,30 @@ class OPayClient:
     ) -> Payment:
         started = time.perf_counter()
         try:
+            # One deadline over connecting, sending and reading: a server that drips its
+            # answer a byte at a time cannot hold an attempt past it.
             async with asyncio.timeout(min(self._timeout, max(remaining, 0.0))):
-                response = await self._http.post(
-                    url, content=body, headers=_HEADERS, auth=self._auth
+                sent = self._http.build_request(
+                    "POST", url, content=body, headers=_HEADERS, timeout=self._http_timeout
                 )
-            payment = parse_close_answer(response, request)
+                response = await self._http.send(sent, auth=self._auth, stream=True)
+                try:
+                    content = await read_answer(response)
+                finally:
+                    await response.aclose()
+            payment = parse_close_answer(
+                response.status_code, response.headers.get("retry-after"), content, request
+            )
         except BaseException as caught:
-            error = self._as_opay_error(caught, request)
+            error = opay_error_for(caught, request)
+            if error is None:
+                raise  # CancelledError and genuine bugs propagate untouched
             if logger.isEnabledFor(logging.DEBUG):
                 self._log_attempt(request, attempt, started, repr(error))
-            if error is caught:
-                raise
-            raise error from None
+            raise error from error.__cause__
         if logger.isEnabledFor(logging.DEBUG):
             self._log_attempt(request, attempt, started, payment.raw_order_status)
         return payment
-
-    @staticmethod
-    def _as_opay_error(caught: BaseException, request: CloseRequest) -> BaseException:
-        """The OPayError standing for ``caught``; ``caught`` itself when it is not ours."""
-        identity = request.identity()
-        if isinstance(caught, OPayError):
-            return caught
-        if isinstance(caught, TimeoutError | httpx.TimeoutException):
-            return OPayTimeoutError(
-                f"no answer from OPay in time ({type(caught).__name__})", **identity
-            )
-        if isinstance(caught, httpx.DecodingError):
-            return OPayResponseError(f"OPay's answer could not be decoded: {caught}", **identity)
-        if isinstance(caught, httpx.TransportError):
-            error = OPayConnectionError(
-                f"could not reach OPay: {type(caught).__name__}: {caught}", **identity
-            )
-            error.retryable = not isinstance(caught, _PERMANENT_TRANSPORT_ERRORS)
-            return error
-        if isinstance(caught, httpx.HTTPError):
-            error = OPayConnectionError(f"{type(caught).__name__}: {caught}", **identity)
-            error.retryable = False
-            return error
-        return caught  # CancelledError and genuine bugs propagate untouched.
 
     @staticmethod
     def _log_attempt(request: CloseRequest, attempt: int, started: float, outcome: str) -> None:

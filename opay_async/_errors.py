@@ -54,8 +54,20 @@ def redact(text: str) -> str:
     return _OPAY_KEY.sub("[redacted]", _HEX_DIGEST.sub("[redacted]", text))
 
 
+def _rebuild(cls: type[OPayError], args: tuple[object, ...]) -> OPayError:
+    """Recreate an error without calling ``__init__`` (``__reduce__``'s constructor)."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    return error
+
+
 class OPayError(Exception):
     """Base class of every error raised by ``opay_async``.
+
+    Every attribute is set by the constructor, whether the error is retryable
+    included, and errors survive ``pickle`` and ``copy`` (task queues and
+    ``multiprocessing`` pickle results). A transport failure keeps the underlying
+    exception as ``__cause__`` (which is not pickled).
 
     Attributes:
         message: What went wrong, in words.
@@ -63,9 +75,13 @@ class OPayError(Exception):
         order_no: OPay's order number of the request, when known.
         retryable: Whether sending the same request again may succeed.
         retry_after: Seconds the server asked us to wait before trying again, if it said.
-    """
 
-    retryable: bool = False
+    Examples:
+        >>> import pickle
+        >>> error = OPayError("no answer", reference="A1", retryable=True)
+        >>> pickle.loads(pickle.dumps(error))
+        OPayError("no answer (reference='A1')")
+    """
 
     def __init__(
         self,
@@ -73,24 +89,38 @@ class OPayError(Exception):
         *,
         reference: str | None = None,
         order_no: str | None = None,
+        retryable: bool = False,
         retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.reference = reference
         self.order_no = order_no
+        self.retryable = retryable
         self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.args), self.__dict__)
 
     def _identity(self) -> str:
         parts: list[str] = []
-        if self.reference is not None:
-            parts.append(f"reference={self.reference!r}")
-        if self.order_no is not None:
-            parts.append(f"order_no={self.order_no!r}")
+        reference = getattr(self, "reference", None)
+        order_no = getattr(self, "order_no", None)
+        if reference is not None:
+            parts.append(f"reference={reference!r}")
+        if order_no is not None:
+            parts.append(f"order_no={order_no!r}")
         return f" ({', '.join(parts)})" if parts else ""
 
+    def _text(self) -> str:
+        """The message, also on an error whose constructor has not finished."""
+        message = getattr(self, "message", None)
+        if message is None:
+            message = str(self.args[0]) if self.args else ""
+        return f"{message}{self._identity()}"
+
     def __str__(self) -> str:
-        return f"{self.message}{self._identity()}"
+        return self._text()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
@@ -117,13 +147,15 @@ class OPayValidationError(OPayError, ValueError):
 
 
 class OPayAPIError(OPayError):
-    """OPay answered with a business error: a ``code`` other than ``00000``.
+    """OPay answered with a business error: a ``code`` other than a success code.
 
     One subclass exists per documented code; an unknown code raises this class itself.
+    Only ``50003`` is retried, and an unknown code that came with an HTTP status that
+    means "try later" (429, 500, 502, 503, 504): the status is trusted then.
 
     Attributes:
         code: OPay's error code, e.g. ``"02006"``.
-        http_status: The HTTP status of the answer.
+        status_code: The HTTP status of the answer.
     """
 
     #: The codes a subclass stands for.
@@ -134,20 +166,23 @@ class OPayAPIError(OPayError):
         code: str,
         message: str,
         *,
-        http_status: int = 200,
+        status_code: int = 200,
         reference: str | None = None,
         order_no: str | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, reference=reference, order_no=order_no, retry_after=retry_after)
+        super().__init__(
+            message,
+            reference=reference,
+            order_no=order_no,
+            retryable=_answer_is_retryable(code, status_code),
+            retry_after=retry_after,
+        )
         self.code = code
-        self.http_status = http_status
-        if type(self) is OPayAPIError and http_status in RETRYABLE_HTTP_STATUSES:
-            # An unknown code that came with a "try later" status: trust the status.
-            self.retryable = True
+        self.status_code = status_code
 
     def __str__(self) -> str:
-        return f"[{self.code}] {self.message}{self._identity()}"
+        return f"[{getattr(self, 'code', '?')}] {self._text()}"
 
 
 class AuthenticationError(OPayAPIError):
@@ -187,7 +222,6 @@ class ServiceUnavailableError(OPayAPIError):
     """50003: OPay's service is not available; the request is retried."""
 
     codes = frozenset({"50003"})
-    retryable = True
 
 
 _BY_CODE: Final[dict[str, type[OPayAPIError]]] = {
@@ -204,11 +238,18 @@ _BY_CODE: Final[dict[str, type[OPayAPIError]]] = {
 }
 
 
+def _answer_is_retryable(code: str, status_code: int) -> bool:
+    """Whether an OPay error answer may succeed when the request is sent again."""
+    if code in ServiceUnavailableError.codes:
+        return True
+    return code not in _BY_CODE and status_code in RETRYABLE_HTTP_STATUSES
+
+
 def api_error_for(
     code: str,
     message: str,
     *,
-    http_status: int = 200,
+    status_code: int = 200,
     reference: str | None = None,
     order_no: str | None = None,
     retry_after: float | None = None,
@@ -223,7 +264,7 @@ def api_error_for(
     return cls(
         code,
         message,
-        http_status=http_status,
+        status_code=status_code,
         reference=reference,
         order_no=order_no,
         retry_after=retry_after,
@@ -248,23 +289,43 @@ class OPayHTTPError(OPayError):
         order_no: str | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, reference=reference, order_no=order_no, retry_after=retry_after)
+        super().__init__(
+            message,
+            reference=reference,
+            order_no=order_no,
+            retryable=status_code in RETRYABLE_HTTP_STATUSES,
+            retry_after=retry_after,
+        )
         self.status_code = status_code
-        self.retryable = status_code in RETRYABLE_HTTP_STATUSES
 
     def __str__(self) -> str:
-        return f"HTTP {self.status_code}: {self.message}{self._identity()}"
+        return f"HTTP {getattr(self, 'status_code', '?')}: {self._text()}"
 
 
 class OPayResponseError(OPayError):
-    """A 2xx answer that is not JSON, or JSON that lacks what a success must carry."""
+    """A 2xx answer that is not JSON, or JSON that lacks what a success must carry.
+
+    Also an answer too large to be one (OPay's answers are under 1 KB). Never retried.
+    """
 
 
 class OPayConnectionError(OPayError):
-    """The request could not be sent or its answer not received (a transport failure)."""
+    """The request could not be sent or its answer not received (a transport failure).
 
-    retryable = True
+    Retried, unless it cannot succeed however often it is tried (a TLS certificate
+    that does not verify, a URL httpx cannot send to): the constructor says which.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        reference: str | None = None,
+        order_no: str | None = None,
+    ) -> None:
+        super().__init__(message, reference=reference, order_no=order_no, retryable=retryable)
 
 
 class OPayTimeoutError(OPayConnectionError):
-    """An attempt took longer than the client's timeout."""
+    """An attempt took longer than the client's timeout. Retried."""

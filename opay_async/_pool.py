@@ -13,9 +13,12 @@ from __future__ import annotations
 import math
 import ssl
 from collections.abc import AsyncIterator
-from typing import Final, cast
+from typing import Final, Literal, cast
 
 import httpx
+
+from ._errors import OPayValidationError
+from ._validation import number
 
 __all__ = ["DEFAULT_SHARD_SIZE", "ShardedTransport"]
 
@@ -54,18 +57,42 @@ class _Shard:
         self.in_flight = 0
 
 
+def _verifying_context(verify: object) -> ssl.SSLContext:
+    if verify is True:
+        return httpx.create_ssl_context(trust_env=False)
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    raise OPayValidationError(
+        "verify",
+        "certificate verification cannot be turned off; "
+        "pass an ssl.SSLContext to trust other certificate authorities",
+    )
+
+
 class ShardedTransport(httpx.AsyncBaseTransport):
     """An ``httpx`` transport spreading ``max_connections`` over small connection pools.
 
     Args:
         max_connections: Connections in all (rounded up to whole shards).
         shard_size: Connections per shard.
-        verify: An SSL context, or ``True`` for the system's default one.
+        verify: ``True`` for a verifying context on certifi's CA bundle, or an
+            ``ssl.SSLContext`` of yours (e.g. trusting your company's CA). There is no
+            way to turn certificate verification off: ``False`` is refused.
+        proxy: Send every request through this proxy (``http://host:port``).
 
-    Example:
+    Raises:
+        OPayValidationError: ``verify`` is not ``True`` or an ``ssl.SSLContext``, or a
+            number is out of range.
+
+    Examples:
         >>> transport = ShardedTransport(max_connections=100)
         >>> transport.shard_count
         13
+        >>> ShardedTransport(verify=False)
+        Traceback (most recent call last):
+        ...
+        opay_async._errors.OPayValidationError: verify: certificate verification cannot be \
+turned off; pass an ssl.SSLContext to trust other certificate authorities
     """
 
     def __init__(
@@ -73,14 +100,23 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         *,
         max_connections: int = 100,
         shard_size: int = DEFAULT_SHARD_SIZE,
-        verify: ssl.SSLContext | bool = True,
+        verify: ssl.SSLContext | Literal[True] = True,
+        proxy: str | httpx.Proxy | None = None,
     ) -> None:
-        count = max(1, math.ceil(max_connections / shard_size))
-        limits = httpx.Limits(max_connections=shard_size, max_keepalive_connections=shard_size)
-        context = httpx.create_ssl_context() if verify is True else verify
-        self._shards = tuple(
-            _Shard(httpx.AsyncHTTPTransport(verify=context, limits=limits)) for _ in range(count)
+        self._shards: tuple[_Shard, ...] = ()
+        context = _verifying_context(verify)
+        count = math.ceil(
+            number("max_connections", max_connections, integer=True, at_least=1)
+            / number("shard_size", shard_size, integer=True, at_least=1)
         )
+        limits = httpx.Limits(max_connections=shard_size, max_keepalive_connections=shard_size)
+        self._shards = tuple(
+            _Shard(httpx.AsyncHTTPTransport(verify=context, limits=limits, proxy=proxy))
+            for _ in range(count)
+        )
+
+    def __repr__(self) -> str:
+        return f"ShardedTransport(shards={len(self._shards)}, in_flight={self.in_flight})"
 
     @property
     def shard_count(self) -> int:

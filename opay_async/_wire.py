@@ -1,126 +1,161 @@
-"""Reading OPay's answer: a ``Payment``, or the right ``OPayError``."""
+"""Reading OPay's answer: a ``Payment``, or the right ``OPayError``, whatever the bytes.
+
+Everything here treats the answer as hostile: it may come from OPay, from a proxy's
+error page, or from something that wants to break the caller. Whatever arrives, the
+result is a :class:`Payment` or an :class:`OPayError` whose message quotes at most a
+short, redacted, printable snippet.
+"""
 
 from __future__ import annotations
 
 import email.utils
 import json
+import math
+import re
 import time
-from typing import Any
+from typing import Any, Final
 
-import httpx
-
-from ._errors import (
-    OPayHTTPError,
-    OPayResponseError,
-    api_error_for,
-    redact,
-)
+from ._errors import OPayHTTPError, OPayResponseError, api_error_for, redact
 from ._payment import Amount, OrderStatus, Payment
 from ._request import CloseRequest
+from ._validation import country_code
 
-__all__ = ["SUCCESS_CODE", "parse_close_answer", "parse_retry_after"]
+__all__ = ["SUCCESS_CODES", "parse_close_answer", "parse_retry_after"]
 
-#: The ``code`` of a successful answer.
-SUCCESS_CODE = "00000"
-_SNIPPET = 200
+#: The ``code`` of a successful answer: the ``"00000"`` of OPay's samples, and the
+#: ``"00"`` its error-handling text calls "status code 00".
+SUCCESS_CODES: Final = frozenset({"00000", "00"})
+#: Longest snippet of an answer quoted in an error message.
+SNIPPET: Final = 200
+#: Longest text field kept from an answer (references, order numbers, states).
+_FIELD: Final = 128
+#: Longest wait a ``Retry-After`` may ask for (longer ones are capped by the policy anyway).
+_RETRY_AFTER_MAX: Final = 86_400.0
+_CODE: Final = re.compile(r"[0-9A-Za-z_.-]{1,16}")
+_DIGITS: Final = re.compile(r"[0-9]{1,18}")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _printable(text: str, limit: int) -> str:
+    """``text`` made safe to show: no control or bidi characters, no lone surrogates, short."""
+    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates become '?'
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _snippet(content: bytes) -> str:
+    text = _printable(content[: SNIPPET * 4].decode("utf-8", "replace"), SNIPPET)
+    return redact(text) if text else "(empty body)"
 
 
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date).
 
-    Example:
-        >>> parse_retry_after("3"), parse_retry_after("soon")
-        (3.0, None)
+    Anything else (negative, not finite, unparseable) counts as absent, and a wait
+    longer than a day is cut to a day.
+
+    Examples:
+        >>> parse_retry_after("3"), parse_retry_after("soon"), parse_retry_after("nan")
+        (3.0, None, None)
     """
-    if not value:
+    if not value or len(value) > 64:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if not math.isfinite(seconds):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return min(max(0.0, seconds), _RETRY_AFTER_MAX)
 
 
-def _snippet(content: bytes) -> str:
-    text = content[:_SNIPPET].decode("utf-8", "replace")
-    text = " ".join(text.split())
-    suffix = "..." if len(content) > _SNIPPET else ""
-    return redact(text) + suffix if text else "(empty body)"
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _load(content: bytes) -> dict[str, Any]:
+    """``content`` as a JSON object; ``{}`` when it is not one (or is hostile: too deep)."""
+    try:
+        answer: object = json.loads(content, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return {}
+    return answer if isinstance(answer, dict) else {}  # pyright: ignore[reportUnknownVariableType]
 
 
 def _text(value: object) -> str | None:
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
+    """A short identifier from the answer: a string or an integer, printable, bounded."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**_FIELD:
         return str(value)
+    if isinstance(value, str) and value and len(value) <= _FIELD and value.isprintable():
+        return value
     return None
 
 
 def _code(value: object) -> str | None:
     """OPay's ``code``; a JSON number is read as the 5-digit code it stands for."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**16:
         return f"{value:05d}"
-    return _text(value)
+    if isinstance(value, str) and _CODE.fullmatch(value):
+        return value
+    return None
 
 
 def _amount(value: object) -> Amount | None:
+    """The amount when it is well-formed, else ``None`` (it is information, not the outcome)."""
     if not isinstance(value, dict):
         return None
     fields: dict[str, Any] = value  # pyright: ignore[reportUnknownVariableType]
     total: object = fields.get("total")
     currency: object = fields.get("currency")
-    if isinstance(total, str) and total.isdigit():
+    if isinstance(total, str) and _DIGITS.fullmatch(total):  # ASCII digits only: not "²"
         total = int(total)
-    if (
-        isinstance(total, int)
-        and not isinstance(total, bool)
-        and total >= 0
-        and isinstance(currency, str)
-        and len(currency) == 3
-        and currency.isascii()
-        and currency.isalpha()
-    ):
-        return Amount(total, currency)
-    return None
+    if not (isinstance(total, int) and not isinstance(total, bool) and 0 <= total < 10**18):
+        return None
+    if not (isinstance(currency, str) and len(currency) == 3 and currency.isascii()):
+        return None
+    return Amount(total, currency.upper()) if currency.isalpha() else None
 
 
-def parse_close_answer(response: httpx.Response, request: CloseRequest) -> Payment:
+def _same(asked: str | None, answered: str | None) -> bool:
+    return asked is None or answered is None or asked == answered
+
+
+def parse_close_answer(
+    status: int, retry_after: str | None, content: bytes, request: CloseRequest
+) -> Payment:
     """Turn the answer to a close into a :class:`Payment`, or raise the matching error.
 
+    Args:
+        status: The HTTP status.
+        retry_after: The ``Retry-After`` header, if any.
+        content: The body, already read (and bounded).
+        request: What was asked.
+
     Raises:
-        OPayAPIError: A JSON answer whose ``code`` is not ``00000`` (a subclass per code).
+        OPayAPIError: A JSON answer whose ``code`` is not a success (a subclass per code).
         OPayHTTPError: A non-2xx status without a usable OPay JSON answer.
-        OPayResponseError: A 2xx answer that is not the JSON a success must be.
+        OPayResponseError: A 2xx answer that is not the JSON a success must be, or a
+            success about another payment than the one asked for.
     """
     identity = request.identity()
-    status = response.status_code
-    content = response.content
-    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-    try:
-        answer: object = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
-        answer = None
-    fields: dict[str, Any] = answer if isinstance(answer, dict) else {}  # pyright: ignore[reportUnknownVariableType]
+    wait = parse_retry_after(retry_after)
+    fields = _load(content)
     code = _code(fields.get("code"))
     if code is None:
         if not 200 <= status < 300:
-            raise OPayHTTPError(status, _snippet(content), retry_after=retry_after, **identity)
+            raise OPayHTTPError(status, _snippet(content), retry_after=wait, **identity)
         raise OPayResponseError(
             f"OPay's answer is not an OPay JSON answer: {_snippet(content)}", **identity
         )
-    if code != SUCCESS_CODE:
+    if code not in SUCCESS_CODES:
         message = fields.get("message")
+        text = _printable(message, SNIPPET) if isinstance(message, str) else ""
         raise api_error_for(
-            code,
-            redact(message) if isinstance(message, str) and message else "(no message)",
-            http_status=status,
-            retry_after=retry_after,
-            **identity,
+            code, redact(text) or "(no message)", status_code=status, retry_after=wait, **identity
         )
     if not 200 <= status < 300:
         raise OPayHTTPError(
@@ -133,17 +168,27 @@ def parse_close_answer(response: httpx.Response, request: CloseRequest) -> Payme
     raw_status = payload.get("orderStatus")
     if not isinstance(raw_status, str) or not raw_status:
         raise OPayResponseError("OPay's success answer has no 'data.orderStatus'", **identity)
+    reference = _text(payload.get("reference"))
+    order_no = _text(payload.get("orderNo"))
     country = payload.get("country")
+    try:
+        answered_country = country_code(country) if country is not None else None
+    except ValueError:
+        answered_country = None
+    if not (
+        _same(request.reference, reference)
+        and _same(request.order_no, order_no)
+        and _same(request.country, answered_country)
+    ):
+        named = f"reference={reference!r}, order_no={order_no!r}, country={answered_country!r}"
+        raise OPayResponseError(
+            f"OPay's answer is about another payment ({redact(named)})", **identity
+        )
     return Payment(
-        reference=_text(payload.get("reference")) or request.reference,
-        order_no=_text(payload.get("orderNo")) or request.order_no,
-        country=country.upper()
-        if isinstance(country, str)
-        and len(country) == 2
-        and country.isascii()
-        and country.isalpha()
-        else request.country,
+        reference=reference or request.reference,
+        order_no=order_no or request.order_no,
+        country=request.country,
         amount=_amount(payload.get("amount")),
         order_status=OrderStatus.parse(raw_status),
-        raw_order_status=raw_status,
+        raw_order_status=_printable(raw_status, _FIELD),
     )

@@ -153,13 +153,21 @@ async def test_base_url_overrides_the_routing() -> None:
     assert "base_url='https://proxy.example.com'" in repr(opay)
 
 
-def test_the_default_client_verifies_tls_with_sane_timeouts() -> None:
+async def test_every_request_carries_the_client_timeouts() -> None:
+    recorder = ScriptedOPay()
+    async with recorder.client(timeout=12.0) as opay:
+        await opay.close_payment(reference="R-1", country="EG")
+    async with recorder.client(timeout=2.0) as opay:
+        await opay.close_payment(reference="R-2", country="EG")
+    first, second = (request.extensions["timeout"] for request in recorder.requests)
+    assert first == {"connect": 5.0, "read": 12.0, "write": 12.0, "pool": 12.0}
+    assert second == {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}
+
+
+def test_the_default_client_verifies_tls() -> None:
     opay = OPayClient(MERCHANT_ID, SECRET_KEY)
     transport = opay._http._transport
     assert isinstance(transport, ShardedTransport)
-    timeout = opay._http.timeout
-    assert timeout.connect == 5.0
-    assert timeout.read == 30.0
     for shard in transport._shards:
         context = shard.transport._pool._ssl_context
         assert context.verify_mode.name == "CERT_REQUIRED"

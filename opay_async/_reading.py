@@ -1,0 +1,122 @@
+"""Reading an answer's body: never more than a bounded number of bytes, after decoding.
+
+A close answer is under 1 KB. Whatever sits between us and OPay may send far more: a
+200 MB page, an endless chunked body, or a gzip bomb (a few hundred bytes on the wire,
+hundreds of MB once decoded, nested ``Content-Encoding: gzip, gzip``). The body is read
+as raw bytes and decoded here, each layer's output capped by ``zlib``'s
+``max_length``, so memory stays within a small multiple of the limit whatever arrives.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import AsyncIterator
+from typing import Final
+
+import httpx
+
+from ._errors import OPayResponseError
+
+__all__ = ["ACCEPT_ENCODING", "MAX_ANSWER_BYTES", "read_answer"]
+
+#: The most an answer may hold, counted after decoding (OPay's answers are under 1 KB).
+MAX_ANSWER_BYTES: Final = 1024 * 1024
+#: The encodings asked for, and the only ones decoded.
+ACCEPT_ENCODING: Final = "gzip, deflate"
+#: More layers than this is not an answer but an attack.
+_MAX_LAYERS: Final = 4
+_GZIP: Final = 16 + zlib.MAX_WBITS
+
+
+class _Layer:
+    """One ``Content-Encoding`` undone, its output capped per call."""
+
+    __slots__ = ("_decoder", "_name", "_raw_fallback")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._raw_fallback = name == "deflate"  # some servers send raw deflate
+        wbits = _GZIP if name in {"gzip", "x-gzip"} else zlib.MAX_WBITS
+        self._decoder = zlib.decompressobj(wbits)
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """Decode ``data``; at most ``room + 1`` bytes come out (one more means too many)."""
+        while True:
+            try:
+                out = self._decoder.decompress(data, room + 1)
+            except zlib.error as error:
+                if not self._raw_fallback:
+                    raise OPayResponseError(
+                        f"the answer's {self._name} encoding is broken ({error})"
+                    ) from None
+                self._decoder = zlib.decompressobj(-zlib.MAX_WBITS)
+            else:
+                return out
+            finally:
+                self._raw_fallback = False  # only the first bytes may switch to raw deflate
+
+    def flush(self, room: int) -> bytes:
+        """What the decoder still holds (at most ``room + 1`` bytes)."""
+        return self._decoder.flush()[: room + 1]
+
+
+def _layers(content_encoding: str | None) -> list[_Layer]:
+    names = [name.strip().lower() for name in (content_encoding or "").split(",")]
+    names = [name for name in names if name and name != "identity"]
+    if len(names) > _MAX_LAYERS:
+        raise OPayResponseError(f"the answer claims {len(names)} content encodings")
+    unknown = [name for name in names if name not in {"gzip", "x-gzip", "deflate"}]
+    if unknown:
+        raise OPayResponseError(
+            f"the answer's content encoding {unknown[0][:20]!r} was not asked for"
+        )
+    return [_Layer(name) for name in reversed(names)]  # the last applied is undone first
+
+
+def _too_large(limit: int) -> OPayResponseError:
+    return OPayResponseError(
+        f"the answer is larger than {limit:,} bytes (an OPay answer is under 1 KB); "
+        "reading stopped there"
+    )
+
+
+async def read_answer(response: httpx.Response, *, limit: int = MAX_ANSWER_BYTES) -> bytes:
+    """The decoded body of ``response`` (sent with ``stream=True``), at most ``limit`` bytes.
+
+    An in-process transport (``httpx.MockTransport``, the simulator's) may hand over a
+    body it has already read and decoded; it is size-checked as it is.
+
+    Raises:
+        OPayResponseError: More than ``limit`` bytes (raw or decoded), or an encoding
+            that was not asked for, or broken.
+    """
+    if response.is_stream_consumed:
+        if len(response.content) > limit:
+            raise _too_large(limit)
+        return response.content
+    return await _decode(response.aiter_raw(), response.headers.get("content-encoding"), limit)
+
+
+async def _decode(chunks: AsyncIterator[bytes], content_encoding: str | None, limit: int) -> bytes:
+    layers = _layers(content_encoding)
+    body = bytearray()
+    raw = 0
+    async for chunk in chunks:
+        raw += len(chunk)
+        if raw > limit:
+            raise _too_large(limit)
+        data: bytes = chunk
+        for layer in layers:
+            data = layer.feed(data, limit - len(body))
+        body += data
+        if len(body) > limit:
+            raise _too_large(limit)
+    for depth, layer in enumerate(layers):
+        # What a layer held back still has to go through the layers after it.
+        data = layer.flush(limit - len(body))
+        for later in layers[depth + 1 :]:
+            data = later.feed(data, limit - len(body))
+        body += data
+        if len(body) > limit:
+            raise _too_large(limit)
+    return bytes(body)
