@@ -11,7 +11,8 @@ Example:
 
 from ._auth import OPaySignatureAuth, sign
 from ._budget import RetryBudget
-from ._client import Backend, OPayClient
+from ._client import OPayClient
+from ._connections import Backend
 from ._environment import CLOSE_PATH, Environment
 from ._errors import (
     AuthenticationError,
@@ -33,6 +34,7 @@ from ._payment import Amount, OrderStatus, Payment
 from ._pool import ShardedTransport
 from ._request import CloseRequest
 from ._retry import RetryPolicy
+from ._secret import SecretKey
 from ._version import __version__
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "PaymentNotFoundError",
     "RetryBudget",
     "RetryPolicy",
+    "SecretKey",
     "ServiceUnavailableError",
     "ShardedTransport",
     "__version__",

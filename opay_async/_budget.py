@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import attrs
 
+from ._repr import SafeRepr
 from ._validation import number_field
 
 __all__ = ["RetryBudget", "TokenBucket"]
 
 
-@attrs.frozen(kw_only=True)
-class RetryBudget:
+@attrs.frozen(kw_only=True, repr=False)
+class RetryBudget(SafeRepr):
     """How many retries a client may spend, shared by all its calls.
 
     The scheme of the AWS SDKs' "standard" retry mode: the bucket starts full with

@@ -267,12 +267,14 @@ class OPayClient:
         return None if self._bucket is None else self._bucket.tokens
 
     def __repr__(self) -> str:
+        # getattr: a traceback rendered with locals calls this on a half-built client too.
+        base_url = getattr(self, "_base_url", None)
         where = (
-            f"base_url={self._base_url!r}"
-            if self._base_url
-            else f"environment={self._environment!r}"
+            f"base_url={base_url!r}"
+            if base_url
+            else f"environment={getattr(self, '_environment', None)!r}"
         )
-        return f"OPayClient(merchant_id={self._merchant_id!r}, {where})"
+        return f"OPayClient(merchant_id={getattr(self, '_merchant_id', None)!r}, {where})"
 
     # -- closing one payment ---------------------------------------------------------
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Final, Literal
-from urllib.parse import urlsplit
+
+import httpx
 
 from ._errors import OPayValidationError
 
@@ -59,24 +60,47 @@ def _is_loopback(host: str) -> bool:
 
 
 def check_base_url(base_url: object) -> str:
-    """Return ``base_url`` without a trailing slash if it is safe to send keys to.
+    r"""Return ``base_url`` without surrounding whitespace or a trailing slash, if it is safe.
 
-    It must be ``https://``, except on a loopback host (127.0.0.0/8, ::1, localhost),
-    where ``http://`` is allowed for simulators and tests.
+    Surrounding whitespace is stripped first (a CRLF ``.env`` file leaves a carriage
+    return). It must then be an absolute ``https://`` URL, or ``http://`` on a loopback
+    host (127.0.0.0/8, ::1, localhost) for simulators and tests; a path prefix is
+    allowed (a gateway), credentials, a query or a fragment are not, and anything httpx
+    would refuse later (a bad port, a space, a control character) is refused now.
 
-    Example:
-        >>> check_base_url("http://127.0.0.1:8000/")
+    Examples:
+        >>> check_base_url(" http://127.0.0.1:8000/ \r")
         'http://127.0.0.1:8000'
+        >>> check_base_url("https://example.com:bad")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        opay_async._errors.OPayValidationError: base_url: is not a valid URL (Invalid port: ...
     """
     if not isinstance(base_url, str):
         raise OPayValidationError("base_url", f"must be a string, got {type(base_url).__name__}")
-    parts = urlsplit(base_url)
-    host = parts.hostname or ""
-    if not host:
-        raise OPayValidationError("base_url", f"must be an absolute URL, got {base_url!r}")
-    if parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host)):
-        return base_url.rstrip("/")
-    raise OPayValidationError(
-        "base_url",
-        f"must use https:// (http:// only on a loopback host), got {base_url!r}",
-    )
+    value = base_url.strip()
+    shown = value[:100]
+    try:
+        url = httpx.URL(value)
+        port = url.port
+    except (httpx.InvalidURL, ValueError) as error:
+        raise OPayValidationError(
+            "base_url", f"is not a valid URL ({error}), got {shown!r}"
+        ) from None
+    problem = None
+    if not url.host or not url.is_absolute_url:
+        problem = "must be an absolute URL"
+    elif any(character.isspace() or not character.isprintable() for character in value):
+        problem = "must not contain spaces or control characters"
+    elif url.userinfo:
+        problem = "must not hold credentials"
+    elif url.query or url.fragment:
+        problem = "must not have a query or a fragment"
+    elif port is not None and not 0 < port < 65536:
+        problem = "has a port out of range"
+    elif not (url.scheme == "https" or (url.scheme == "http" and _is_loopback(url.host))):
+        problem = "must use https:// (http:// only on a loopback host)"
+    if problem is not None:
+        shown = shown if not url.userinfo else "(a URL with credentials)"
+        raise OPayValidationError("base_url", f"{problem}, got {shown!r}")
+    return value.rstrip("/")

@@ -6,13 +6,14 @@ import attrs
 
 from ._errors import OPayError, OPayValidationError
 from ._payment import Payment
+from ._repr import SafeRepr
 from ._request import CloseRequest
 
 __all__ = ["CloseOutcome"]
 
 
-@attrs.frozen(kw_only=True)
-class CloseOutcome:
+@attrs.frozen(kw_only=True, repr=False)
+class CloseOutcome(SafeRepr):
     """The result of closing one payment in bulk: a payment or an error, never both.
 
     Attributes:

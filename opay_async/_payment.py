@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from ._errors import OPayValidationError
+from ._repr import SafeRepr
 from ._validation import number_field
 
 __all__ = ["Amount", "OrderStatus", "Payment"]
@@ -48,8 +49,8 @@ def _currency(_instance: object, _attribute: object, value: Any) -> None:
         )
 
 
-@attrs.frozen
-class Amount:
+@attrs.frozen(repr=False)
+class Amount(SafeRepr):
     """An amount of money in minor units (``total=400, currency="EGP"`` is EGP 4.00).
 
     Example:
@@ -61,8 +62,8 @@ class Amount:
     currency: str = attrs.field(validator=_currency)
 
 
-@attrs.frozen(kw_only=True)
-class Payment:
+@attrs.frozen(kw_only=True, repr=False)
+class Payment(SafeRepr):
     """A payment as OPay reported it after a close.
 
     Attributes:

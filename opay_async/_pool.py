@@ -116,7 +116,9 @@ turned off; pass an ssl.SSLContext to trust other certificate authorities
         )
 
     def __repr__(self) -> str:
-        return f"ShardedTransport(shards={len(self._shards)}, in_flight={self.in_flight})"
+        shards = getattr(self, "_shards", ())  # also before __init__ has run
+        in_flight = sum(shard.in_flight for shard in shards)
+        return f"ShardedTransport(shards={len(shards)}, in_flight={in_flight})"
 
     @property
     def shard_count(self) -> int:

@@ -7,13 +7,14 @@ import json
 import attrs
 
 from ._errors import Identity, OPayValidationError
+from ._repr import SafeRepr
 from ._validation import country_field, optional_text_field
 
 __all__ = ["CloseRequest"]
 
 
-@attrs.frozen(kw_only=True)
-class CloseRequest:
+@attrs.frozen(kw_only=True, repr=False)
+class CloseRequest(SafeRepr):
     """What to close: a payment named by ``reference`` and/or ``order_no``, in ``country``.
 
     Validated on construction, so a bad request fails before anything is sent.

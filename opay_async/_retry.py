@@ -13,13 +13,14 @@ from tenacity.wait import wait_base
 from ._budget import TokenBucket
 from ._clock import Clock
 from ._errors import OPayError
+from ._repr import SafeRepr
 from ._validation import number_field
 
 __all__ = ["RetryPolicy", "new_retrying"]
 
 
-@attrs.frozen(kw_only=True)
-class RetryPolicy:
+@attrs.frozen(kw_only=True, repr=False)
+class RetryPolicy(SafeRepr):
     """When and how long to retry a close.
 
     Only failures that are safe and useful to retry are retried: OPay's 50003
