@@ -512,7 +512,7 @@ class OPayClient:
                 )
                 response = await self._http.send(sent, auth=self._auth, stream=True)
                 try:
-                    content = await read_answer(response)
+                    content = await read_answer(response, **request.identity())
                 finally:
                     await response.aclose()
             payment = parse_close_answer(

@@ -61,6 +61,8 @@ def _transports(backend: object, max_connections: int, context: ssl.SSLContext) 
     if backend == "aiohttp":
         try:
             from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 (optional extra)
+
+            from ._aiohttp import AiohttpBackend  # noqa: PLC0415 (imports aiohttp)
         except ImportError:
             raise OPayValidationError(
                 "backend",
@@ -69,7 +71,9 @@ def _transports(backend: object, max_connections: int, context: ssl.SSLContext) 
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
-        return lambda proxy: AiohttpTransport(verify=context, limits=limits, proxy=proxy)
+        return lambda proxy: AiohttpBackend(
+            AiohttpTransport(verify=context, limits=limits, proxy=proxy)
+        )
     raise OPayValidationError("backend", f"must be 'httpx' or 'aiohttp', got {backend!r}")
 
 

@@ -44,13 +44,17 @@ def _chain(error: BaseException) -> list[BaseException]:
 
 def _tls_problem(error: BaseException) -> str | None:
     """What TLS error lies under ``error``, if one that retrying cannot fix does."""
-    for link in _chain(error):
-        if isinstance(link, ssl.SSLCertVerificationError):
-            reason = link.verify_message or link.reason or str(link)
-            return (
-                f"TLS certificate verification failed: {reason} (not retried: it fails "
-                "the same way every time; check the host, the proxy, or SSL_CERT_FILE)"
-            )
+    links = _chain(error)
+    # The deepest certificate error is the ssl module's own (aiohttp's wrapper of it
+    # is a subclass too, without the verification message).
+    certificate = [link for link in links if isinstance(link, ssl.SSLCertVerificationError)]
+    if certificate:
+        reason = getattr(certificate[-1], "verify_message", None) or str(certificate[-1])
+        return (
+            f"TLS certificate verification failed: {reason} (not retried: it fails "
+            "the same way every time; check the host, the proxy, or SSL_CERT_FILE)"
+        )
+    for link in links:
         if isinstance(link, ssl.SSLError) and not isinstance(link, _TRANSIENT_TLS):
             return f"TLS handshake failed: {link.reason or link}"
     return None
@@ -65,8 +69,8 @@ def opay_error_for(caught: BaseException, request: CloseRequest) -> OPayError | 
     """The ``OPayError`` standing for ``caught``; ``None`` when it is not a transport failure.
 
     ``CancelledError`` and genuine bugs get ``None``: they must propagate untouched. The
-    result keeps ``caught`` as ``__cause__`` unless its text holds something that looks
-    like a key or a signature.
+    result keeps ``caught`` as ``__cause__`` (without its traceback) unless its text
+    holds something that looks like a key or a signature.
     """
     if isinstance(caught, OPayError):
         return caught
@@ -94,5 +98,9 @@ def opay_error_for(caught: BaseException, request: CloseRequest) -> OPayError | 
     else:
         return None
     if redact(str(caught)) == str(caught):
+        # Kept for its type and text; its frames go: httpcore's and h11's hold the signed
+        # headers in their locals, and outcomes kept by the thousand would hold the frames.
+        for link in _chain(caught):
+            link.__traceback__ = None
         error.__cause__ = caught
     return error

@@ -46,10 +46,12 @@ def _direct_pattern(host: str) -> str:
 def _checked_proxy(scheme: str, value: str) -> str:
     url = value if "://" in value else f"http://{value}"
     variable = f"{scheme.upper()}_PROXY"
+    # The messages name the variable, never the URL: it may hold a password.
+    if any(character.isspace() or not character.isprintable() for character in url):
+        raise OPayValidationError(variable, "must not contain spaces or control characters")
     try:
         httpx.Proxy(url)
     except (ValueError, TypeError, httpx.InvalidURL) as error:
-        # The message names the variable, never the URL: it may hold a password.
         raise OPayValidationError(
             variable, f"is not a proxy URL httpx can use ({type(error).__name__})"
         ) from None

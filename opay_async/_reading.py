@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import AsyncIterator
-from typing import Final
+from typing import Final, Unpack
 
 import httpx
 
-from ._errors import OPayResponseError
+from ._errors import Identity, OPayResponseError
 
 __all__ = ["ACCEPT_ENCODING", "MAX_ANSWER_BYTES", "read_answer"]
 
@@ -80,7 +80,9 @@ def _too_large(limit: int) -> OPayResponseError:
     )
 
 
-async def read_answer(response: httpx.Response, *, limit: int = MAX_ANSWER_BYTES) -> bytes:
+async def read_answer(
+    response: httpx.Response, *, limit: int = MAX_ANSWER_BYTES, **identity: Unpack[Identity]
+) -> bytes:
     """The decoded body of ``response`` (sent with ``stream=True``), at most ``limit`` bytes.
 
     An in-process transport (``httpx.MockTransport``, the simulator's) may hand over a
@@ -90,11 +92,14 @@ async def read_answer(response: httpx.Response, *, limit: int = MAX_ANSWER_BYTES
         OPayResponseError: More than ``limit`` bytes (raw or decoded), or an encoding
             that was not asked for, or broken.
     """
-    if response.is_stream_consumed:
-        if len(response.content) > limit:
-            raise _too_large(limit)
-        return response.content
-    return await _decode(response.aiter_raw(), response.headers.get("content-encoding"), limit)
+    try:
+        if response.is_stream_consumed:
+            if len(response.content) > limit:
+                raise _too_large(limit)
+            return response.content
+        return await _decode(response.aiter_raw(), response.headers.get("content-encoding"), limit)
+    except OPayResponseError as error:
+        raise OPayResponseError(error.message, **identity) from None
 
 
 async def _decode(chunks: AsyncIterator[bytes], content_encoding: str | None, limit: int) -> bytes:

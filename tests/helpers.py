@@ -224,3 +224,82 @@ async def raw_post(
         return await http.post(
             URL, content=body, headers=signed_for(fake, body) if headers is None else headers
         )
+
+
+# -- a hostile server: raw bytes on a socket ------------------------------------------
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """Read one HTTP/1.1 request (head and Content-Length body) from ``reader``."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return head, await reader.readexactly(length)
+
+
+def http_head(status: int = 200, **headers: str) -> bytes:
+    """A response head; header names are given with ``_`` for ``-``."""
+    lines = [f"HTTP/1.1 {status} X"] + [
+        f"{name.replace('_', '-')}: {value}" for name, value in headers.items()
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 (a free port) that lets ``handler`` answer each connection.
+
+    ``handler(reader, writer)`` may do anything an attacker's server would: answer
+    garbage, stream forever, reset the connection. Its connections are closed and its
+    tasks cancelled when the block ends. ``requests`` counts connections accepted.
+    """
+
+    def __init__(self, handler: Handler, *, tls: Any = None) -> None:
+        self.handler = handler
+        self.tls = tls
+        self.connections = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self.connections += 1
+        try:
+            await self.handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[str]:
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
+        port = server.sockets[0].getsockname()[1]
+        scheme = "https" if self.tls else "http"
+        try:
+            yield f"{scheme}://127.0.0.1:{port}"
+        finally:
+            server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await server.wait_closed()
+
+
+def answering(status: int, body: bytes, **headers: str) -> Handler:
+    """A handler that reads the request and answers ``body`` with ``status``, once."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        headers.setdefault("Content_Type", "application/json")
+        headers.setdefault("Content_Length", str(len(body)))
+        writer.write(http_head(status, **headers) + body)
+        await writer.drain()
+
+    return handler

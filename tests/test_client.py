@@ -176,7 +176,7 @@ def test_the_default_client_verifies_tls() -> None:
 
 async def test_the_aiohttp_backend_builds_and_closes() -> None:
     opay = OPayClient(MERCHANT_ID, SECRET_KEY, backend="aiohttp")
-    assert type(opay._http._transport).__name__ == "AiohttpTransport"
+    assert type(opay._http._transport).__name__ == "AiohttpBackend"
     await opay.aclose()
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
+import pickle
 import socket
 
 import httpx
@@ -13,6 +15,8 @@ from hypothesis import strategies as st
 
 from opay_async import (
     AuthenticationError,
+    CloseOutcome,
+    CloseRequest,
     InvalidRequestError,
     MerchantNotAvailableError,
     MerchantNotConfiguredError,
@@ -87,7 +91,9 @@ async def test_numeric_codes_and_missing_messages_are_handled() -> None:
         await close_with(answer({"code": 2006}))  # a JSON number: the 5-digit code 02006
     assert caught.value.code == "02006"
     assert caught.value.message == "(no message)"
-    payment = await close_with(answer({**success({"country": "EG", "reference": "R-1"}), "code": 0}))
+    payment = await close_with(
+        answer({**success({"country": "EG", "reference": "R-1"}), "code": 0})
+    )
     assert payment.is_closed  # type: ignore[attr-defined]
 
 
@@ -277,3 +283,68 @@ def test_any_answer_gives_a_payment_or_an_opay_error(status: int, body: bytes) -
     assert isinstance(result, Payment | OPayError)
     if isinstance(result, Payment):
         assert 200 <= status < 300
+
+
+# -- errors travel: pickle, copy, __cause__ ------------------------------------------------
+
+
+def every_error() -> list[OPayError]:
+    """One instance of every public error class, with every attribute set."""
+    import opay_async  # noqa: PLC0415
+
+    identity = {"reference": "R-1", "order_no": "211"}
+    made: list[OPayError] = [
+        OPayError("plain", retryable=True, retry_after=2.0, **identity),  # type: ignore[arg-type]
+        opay_async.OPayValidationError("country", "must be two letters", **identity),  # type: ignore[arg-type]
+        OPayHTTPError(502, "bad gateway", retry_after=3.0, **identity),  # type: ignore[arg-type]
+        OPayResponseError("not JSON", **identity),  # type: ignore[arg-type]
+        OPayConnectionError("refused", retryable=False, **identity),  # type: ignore[arg-type]
+        OPayTimeoutError("slow", **identity),  # type: ignore[arg-type]
+        OPayAPIError("99", "unknown", status_code=503, **identity),  # type: ignore[arg-type]
+    ]
+    made += [
+        api_error_for(next(iter(cls.codes)), "as OPay says", status_code=200, **identity)  # type: ignore[arg-type]
+        for cls in vars(opay_async).values()
+        if isinstance(cls, type) and issubclass(cls, OPayAPIError) and cls.codes
+    ]
+    exported = {
+        cls
+        for cls in vars(opay_async).values()
+        if isinstance(cls, type) and issubclass(cls, OPayError)
+    }
+    assert exported <= {type(error) for error in made}, "an error class is not covered"
+    return made
+
+
+@pytest.mark.parametrize("error", every_error(), ids=lambda error: type(error).__name__)
+def test_every_error_survives_pickle_and_copy(error: OPayError) -> None:
+    for travelled in (
+        pickle.loads(pickle.dumps(error)),
+        copy.copy(error),
+        copy.deepcopy(error),
+    ):
+        assert type(travelled) is type(error)
+        assert str(travelled) == str(error)
+        assert repr(travelled) == repr(error)
+        assert travelled.__dict__ == error.__dict__  # retryable, codes, identity...
+    outcome = CloseOutcome(
+        request=CloseRequest(reference="R-1", country="EG"), payment=None, error=error, attempts=2
+    )
+    back = pickle.loads(pickle.dumps(outcome))
+    assert (type(back.error), str(back.error), back.attempts) == (type(error), str(error), 2)
+
+
+async def test_a_transport_failure_keeps_its_cause_without_its_frames() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with OPayClient(
+        MERCHANT_ID, SECRET_KEY, base_url=f"http://127.0.0.1:{port}", retry=ONCE
+    ) as opay:
+        with pytest.raises(OPayConnectionError) as caught:
+            await opay.close_payment(reference="R-1", country="EG")
+    cause = caught.value.__cause__
+    assert isinstance(cause, httpx.ConnectError)
+    assert cause.__traceback__ is None  # httpcore's frames hold the signed headers
+    assert caught.value.retryable
+    assert pickle.loads(pickle.dumps(caught.value)).retryable

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import logging
 import os
@@ -11,9 +12,13 @@ import re
 import signal
 import subprocess
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+from rich.traceback import Traceback
 
 from opay_async import CloseRequest, OPayClient, OPayError, OPayValidationError, RetryPolicy
 from opay_async.testing import FakeOPay, instant_retries
@@ -141,3 +146,69 @@ def test_the_cli_emits_no_secret_and_no_signature(tmp_path: Path) -> None:
     assert all(json.loads(line) for line in output.read_text().splitlines())
     assert "OPAYPRV_other_key_9c" not in emitted
     assert_clean(emitted, set())
+
+
+# -- tracebacks rendered with their frames' local variables -------------------------------
+
+
+def rendered(error: BaseException) -> str:
+    """``error``'s traceback as the standard library and rich render it with locals."""
+    stdlib = "".join(
+        traceback.TracebackException.from_exception(error, capture_locals=True).format()
+    )
+    console = Console(file=io.StringIO(), width=200)
+    console.print(
+        Traceback.from_exception(type(error), error, error.__traceback__, show_locals=True)
+    )
+    shown = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "Traceback" in stdlib and "locals" in shown.lower()
+    return stdlib + shown
+
+
+def failing_constructions(monkeypatch: pytest.MonkeyPatch) -> list[BaseException]:
+    """Errors raised while building a client, each with SECRET in play."""
+    attempts: list[Callable[[], object]] = [
+        lambda: OPayClient("bad merchant id", SECRET),
+        lambda: OPayClient("256612345678901", SECRET, timeout=-1),
+        lambda: OPayClient("256612345678901", SECRET, base_url="ftp://x"),
+        lambda: OPayClient("256612345678901", SECRET + "\x00"),
+        lambda: OPayClient("256612345678901", "OPAYPUB" + SECRET),
+        lambda: OPayClient.from_env(secret_key=SECRET, timeout="soon"),  # type: ignore[arg-type]
+    ]
+    errors: list[BaseException] = []
+    for attempt in attempts:
+        with pytest.raises(OPayValidationError) as caught:
+            attempt()
+        errors.append(caught.value)
+    monkeypatch.setenv("OPAY_MERCHANT_ID", "256612345678901")
+    monkeypatch.setenv("OPAY_SECRET_KEY", SECRET + "\r\n")
+    monkeypatch.setenv("OPAY_ENVIRONMENT", "staging")
+    with pytest.raises(OPayValidationError) as from_env:
+        OPayClient.from_env()
+    errors.append(from_env.value)
+    return errors
+
+
+def test_no_traceback_rendered_with_locals_shows_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    for error in failing_constructions(monkeypatch):
+        shown = rendered(error)
+        assert SECRET not in shown, f"{error!r} shows the key"
+        assert "SecretKey('***')" in shown or "secret_key" not in shown
+
+
+async def test_no_traceback_of_a_failed_close_shows_the_key_or_a_signature() -> None:
+    fake = FakeOPay(secret_key=SECRET, auto_create=True)
+    fake.fail_next(code="02000", message="authentication failed.")
+    fake.drop_next()
+    shown: list[str] = []
+    async with fake.client(retry=RetryPolicy.none()) as opay:
+        for _ in range(2):
+            with pytest.raises(OPayError) as caught:
+                await opay.close_payment(reference="TB-1", country="EG")
+            shown.append(rendered(caught.value))  # before this frame holds any signature
+    signatures = {
+        hmac.new(SECRET.encode(), seen.body, hashlib.sha512).hexdigest() for seen in fake.requests
+    }
+    assert len(signatures) == 1
+    for text in shown:
+        assert_clean(text, signatures)
