@@ -16,7 +16,8 @@ import subprocess
 import sys
 import time
 
-from bulk_close import KEY, MERCHANT, PATH, loopback_server, signed
+from _contenders import KEY, MERCHANT, PATH, signed
+from _runner import loopback_server
 
 WARM_UP = 300
 
