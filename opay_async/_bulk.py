@@ -4,19 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Final
+import itertools
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from typing import Final, Protocol
 
-from ._errors import Identity, OPayError, OPayValidationError
+from ._errors import Identity, OPayValidationError
 from ._outcome import CloseOutcome
 from ._rate import RateLimiter, check_rate
 from ._request import CloseRequest
 from ._validation import country_code, number
 
-if TYPE_CHECKING:
-    from ._client import BeforeAttempt, OPayClient
-
-__all__ = ["CloseInput", "CloseItem", "ProgressCallback", "close_many", "iter_close_many"]
+__all__ = [
+    "CloseInput",
+    "CloseItem",
+    "ProgressCallback",
+    "Send",
+    "close_many",
+    "iter_close_many",
+]
 
 #: One item of bulk input: a request, a plain reference (with ``country=``), or a row
 #: mapping ``reference`` / ``order_no`` (or ``orderNo``) / ``country`` to values.
@@ -24,6 +38,16 @@ CloseItem = CloseRequest | str | Mapping[str, object]
 #: What bulk methods accept: an iterable or async iterable of items.
 CloseInput = Iterable[CloseItem] | AsyncIterable[CloseItem]
 ProgressCallback = Callable[[CloseOutcome], object]
+
+
+class Send(Protocol):
+    """What bulk closing is handed: a function closing one request (``Sender.send``)."""
+
+    def __call__(
+        self, request: CloseRequest, /, *, index: int = 0, limiter: RateLimiter | None = None
+    ) -> Awaitable[CloseOutcome]:
+        """Close ``request``; the outcome carries ``index``; ``limiter`` paces the attempts."""
+        ...
 
 
 class _WorkerDone:
@@ -40,20 +64,6 @@ class _WorkerCrashed:
 
 
 _DONE: Final = _WorkerDone()
-
-
-async def _enumerate(
-    requests: CloseInput,
-) -> AsyncGenerator[tuple[int, CloseItem], None]:
-    index = 0
-    if isinstance(requests, AsyncIterable):
-        async for item in requests:
-            yield index, item
-            index += 1
-    else:
-        for item in requests:
-            yield index, item
-            index += 1
 
 
 def _cell(row: Mapping[str, object], *names: str) -> object:
@@ -109,11 +119,7 @@ def _as_request(item: object, country: str | None, index: int) -> CloseRequest:
 
 
 async def _close_one(
-    client: OPayClient,
-    index: int,
-    item: CloseItem,
-    country: str | None,
-    before_attempt: BeforeAttempt | None,
+    send: Send, index: int, item: CloseItem, country: str | None, limiter: RateLimiter | None
 ) -> CloseOutcome:
     try:
         request = _as_request(item, country, index)
@@ -123,53 +129,82 @@ async def _close_one(
         if isinstance(item, str):
             error.reference = item
         return CloseOutcome(request=None, payment=None, error=error, attempts=0, index=index)
-    result, attempts = await client._execute(request, before_attempt=before_attempt)  # pyright: ignore[reportPrivateUsage]
-    if isinstance(result, OPayError):
-        return CloseOutcome(
-            request=request, payment=None, error=result, attempts=attempts, index=index
-        )
-    return CloseOutcome(request=request, payment=result, error=None, attempts=attempts, index=index)
+    return await send(request, index=index, limiter=limiter)
+
+
+class _Input:
+    """The input, pulled by the workers one item at a time, and closed when the run ends.
+
+    A sync iterable is pulled without a lock (``next`` does not await, so no other worker
+    runs meanwhile); an async one under a lock.
+    """
+
+    __slots__ = ("_count", "_items", "_lock", "_sync")
+
+    def __init__(self, requests: CloseInput) -> None:
+        self._count = itertools.count()
+        self._sync: Iterator[CloseItem] | None = None
+        self._items: AsyncIterator[CloseItem] | None = None
+        if isinstance(requests, AsyncIterable):
+            self._items = aiter(requests)
+        else:
+            self._sync = iter(requests)
+        self._lock = asyncio.Lock()
+
+    async def pull(self) -> tuple[int, CloseItem] | None:
+        """The next item and its index; ``None`` at the end."""
+        if self._sync is not None:
+            for item in self._sync:  # the next one, if any
+                return next(self._count), item
+            return None
+        assert self._items is not None
+        async with self._lock:
+            try:
+                item = await anext(self._items)
+            except StopAsyncIteration:
+                return None
+            return next(self._count), item
+
+    async def aclose(self) -> None:
+        """Close the iterator this run opened (a generator, a database cursor)."""
+        with contextlib.suppress(Exception):
+            close = getattr(self._sync, "close", None)
+            if close is not None:
+                close()
+            aclose = getattr(self._items, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
 
 async def iter_close_many(
-    client: OPayClient,
+    send: Send,
     requests: CloseInput,
     *,
     country: str | None = None,
     concurrency: int = 10,
     rate_limit: float | None = None,
 ) -> AsyncGenerator[CloseOutcome, None]:
-    """Close every item of ``requests``; yield one outcome per item as each completes.
+    """Close every item of ``requests`` with ``send``; yield each outcome as it completes.
 
-    See :meth:`OPayClient.iter_close_many`.
+    See ``OPayClient.iter_close_many``.
     """
     default_country = None if country is None else country_code(country)
     workers_count = number("concurrency", concurrency, integer=True, at_least=1)
     rate = check_rate(rate_limit)
-    before_attempt = None if rate is None else RateLimiter(rate).acquire
+    limiter = None if rate is None else RateLimiter(rate)
     if isinstance(requests, str | bytes):
         raise OPayValidationError("requests", "must be an iterable of items, not one string")
 
-    items = _enumerate(requests)
-    pull = asyncio.Lock()
+    items = _Input(requests)
     results: asyncio.Queue[CloseOutcome | _WorkerDone | _WorkerCrashed] = asyncio.Queue(
         maxsize=workers_count
     )
 
-    async def next_item() -> tuple[int, CloseItem] | None:
-        async with pull:
-            try:
-                return await anext(items)
-            except StopAsyncIteration:
-                return None
-
     async def work() -> None:
         try:
-            while (pulled := await next_item()) is not None:
+            while (pulled := await items.pull()) is not None:
                 index, item = pulled
-                await results.put(
-                    await _close_one(client, index, item, default_country, before_attempt)
-                )
+                await results.put(await _close_one(send, index, item, default_country, limiter))
         except Exception as error:  # noqa: BLE001 (handed to the consumer, which raises it)
             await results.put(_WorkerCrashed(error))
         else:
@@ -192,12 +227,11 @@ async def iter_close_many(
         # Wait for the workers to unwind (their requests are cancelled and their
         # connections returned); a cancelled caller still waits for this, promptly.
         await asyncio.gather(*tasks, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await items.aclose()
+        await items.aclose()
 
 
 async def close_many(
-    client: OPayClient,
+    send: Send,
     requests: CloseInput,
     *,
     country: str | None = None,
@@ -205,13 +239,13 @@ async def close_many(
     rate_limit: float | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> list[CloseOutcome]:
-    """Close every item of ``requests``; return the outcomes in input order.
+    """Close every item of ``requests`` with ``send``; return the outcomes in input order.
 
-    See :meth:`OPayClient.close_many`.
+    See ``OPayClient.close_many``.
     """
     outcomes: list[CloseOutcome | None] = []
     stream = iter_close_many(
-        client, requests, country=country, concurrency=concurrency, rate_limit=rate_limit
+        send, requests, country=country, concurrency=concurrency, rate_limit=rate_limit
     )
     async with contextlib.aclosing(stream):
         async for outcome in stream:

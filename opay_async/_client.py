@@ -1,63 +1,41 @@
-"""``OPayClient``: the async client for OPay's Cancel Payment API."""
+"""``OPayClient``: the async client for OPay's Cancel Payment API (its public face).
+
+The client checks its settings, owns (or borrows) the connection pool, and hands every
+close to its :class:`~opay_async._sending.Sender`, the one send path.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import Final, TypedDict, TypeVar, Unpack
 
 import httpx
-from tenacity import RetryCallState
 
 from ._auth import OPaySignatureAuth
 from ._budget import RetryBudget, TokenBucket
 from ._bulk import CloseInput, ProgressCallback, close_many, iter_close_many
-from ._clock import current_clock
-from ._connections import CONNECT_TIMEOUT, Backend, own_http_client
-from ._environment import (
-    CLOSE_PATH,
-    Environment,
-    base_url_for,
-    check_base_url,
-    check_environment,
-)
-from ._errors import (
-    OPayError,
-    OPayValidationError,
-)
-from ._failures import opay_error_for
+from ._connections import Backend, own_http_client
+from ._environment import Environment, Router, check_base_url, check_environment
+from ._errors import OPayError, OPayValidationError
 from ._outcome import CloseOutcome
 from ._payment import Payment
-from ._reading import ACCEPT_ENCODING, read_answer
 from ._request import CloseRequest
-from ._retry import RetryPolicy, new_retrying
+from ._retry import RetryPolicy
 from ._secret import SecretKey
+from ._sending import HEADERS, Sender
 from ._validation import number
-from ._version import __version__
-from ._wire import parse_close_answer
 
-__all__ = ["Backend", "OPayClient"]
+__all__ = ["OPayClient"]
 
-logger: Final = logging.getLogger("opay_async")
-logger.addHandler(logging.NullHandler())  # a library leaves output to the application
+logging.getLogger("opay_async").addHandler(logging.NullHandler())  # output is the app's
 
 _T = TypeVar("_T")
 
 #: Seconds one attempt (connect, send, answer) may take in all.
 DEFAULT_TIMEOUT: Final = 30.0
-
-_HEADERS: Final = {
-    "Content-Type": "application/json",
-    "Accept": "application/json",
-    "Accept-Encoding": ACCEPT_ENCODING,
-    "User-Agent": f"opay-async/{__version__}",
-}
-
-BeforeAttempt = Callable[[], Awaitable[None]]
 
 
 class _ClientOptions(TypedDict, total=False):
@@ -100,17 +78,20 @@ def _variable(name: str) -> str | None:
 class OPayClient:
     """Async client for OPay's Cancel Payment API.
 
-    Use it as an async context manager, or call :meth:`aclose` when done. One client
-    is meant to live as long as the application: it keeps connections warm and holds
-    the retry budget shared by all its calls.
+    Use it as an async context manager, or call
+    [`aclose()`][opay_async.OPayClient.aclose] when done. One client is meant to live as
+    long as the application: it keeps connections warm and holds the retry budget shared
+    by all its calls.
 
     Args:
         merchant_id: OPay merchant id (sent as the ``MerchantId`` header).
         secret_key: The merchant's secret key (``OPAYPRV...``), used to sign bodies: a
-            ``str`` or a :class:`SecretKey`. Surrounding whitespace is stripped.
+            ``str`` or a [`SecretKey`][opay_async.SecretKey]. Surrounding whitespace is
+            stripped.
         environment: ``"sandbox"`` or ``"production"``; picks OPay's hosts, per country.
-        base_url: Send every request to this host instead (a simulator, a proxy).
-            Must be ``https://`` unless its host is loopback.
+        base_url: Send every request to this host instead (a simulator, a gateway).
+            Must be ``https://`` unless its host is loopback; surrounding whitespace is
+            stripped.
         timeout: Seconds one attempt may take in all (connecting alone: 5 s at most).
         retry: The retry policy; ``None`` for the default ``RetryPolicy()``.
         retry_budget: The client-wide retry budget; ``None`` turns it off.
@@ -131,7 +112,7 @@ class OPayClient:
     Raises:
         OPayValidationError: A bad argument; nothing has been sent.
 
-    Example:
+    Examples:
         ```python
         async with OPayClient(merchant_id="256612345678901", secret_key=key) as opay:
             payment = await opay.close_payment(reference="65316571001", country="EG")
@@ -157,31 +138,35 @@ class OPayClient:
     ) -> None:
         secret_key = SecretKey(secret_key)  # first: no frame of ours shows the key from here on
         self._merchant_id = _check_merchant_id(merchant_id)
-        self._auth = OPaySignatureAuth(self._merchant_id, secret_key.check())
-        self._environment: Environment = check_environment(environment)
-        self._base_url = None if base_url is None else check_base_url(base_url)
-        self._timeout = float(number("timeout", timeout, above=0))
-        self._http_timeout = httpx.Timeout(
-            self._timeout, connect=min(CONNECT_TIMEOUT, self._timeout)
+        auth = OPaySignatureAuth(self._merchant_id, secret_key.check())
+        self._router = Router(
+            check_environment(environment),
+            None if base_url is None else check_base_url(base_url),
         )
-        self._retry = _check_instance("retry", retry, RetryPolicy) or RetryPolicy()
+        timeout = number("timeout", timeout, above=0)
+        retry = _check_instance("retry", retry, RetryPolicy) or RetryPolicy()
         budget = _check_instance("retry_budget", retry_budget, RetryBudget)
-        self._bucket = None if budget is None else TokenBucket(budget)
         max_connections = number("max_connections", max_connections, integer=True, at_least=1)
-        self._urls: dict[str, str] = {}
         if http_client is not None and transport is not None:
             raise OPayValidationError("transport", "give http_client or transport, not both")
+        self._owns_http = http_client is None
         if http_client is None:
-            self._http = own_http_client(
+            http_client = own_http_client(
                 backend=backend,
                 max_connections=max_connections,
                 trust_env=trust_env,
                 transport=transport,
+                headers=HEADERS,
             )
-            self._owns_http = True
-        else:
-            self._http = http_client
-            self._owns_http = False
+        self._sender = Sender(
+            http=http_client,
+            headers=None if self._owns_http else HEADERS,
+            auth=auth,
+            url_for=self._router,
+            timeout=float(timeout),
+            retry=retry,
+            bucket=None if budget is None else TokenBucket(budget),
+        )
         self._closed = False
 
     @classmethod
@@ -190,13 +175,13 @@ class OPayClient:
 
         Reads ``OPAY_MERCHANT_ID``, ``OPAY_SECRET_KEY``, ``OPAY_ENVIRONMENT`` (default
         ``sandbox``) and ``OPAY_BASE_URL``. Surrounding whitespace is stripped from each
-        (a CRLF ``.env`` file leaves a carriage return), and a variable that is empty counts as
-        unset.
+        (a CRLF ``.env`` file leaves a carriage return), and a variable that is empty
+        counts as unset.
 
         Raises:
             OPayValidationError: A required variable is missing or a value is bad.
 
-        Example:
+        Examples:
             ```python
             async with OPayClient.from_env(timeout=10.0) as opay:
                 ...
@@ -241,14 +226,17 @@ class OPayClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the client's own connection pool; a borrowed ``http_client`` stays open."""
+        """Close the client's own connection pool; a borrowed ``http_client`` stays open.
+
+        A closed client raises [`OPayError`][opay_async.OPayError] when it is used.
+        """
         self._closed = True
         if self._owns_http:
-            await self._http.aclose()
+            await self._sender.http.aclose()
 
     @property
     def is_closed(self) -> bool:
-        """Whether :meth:`aclose` was called."""
+        """Whether [`aclose()`][opay_async.OPayClient.aclose] was called."""
         return self._closed
 
     @property
@@ -259,37 +247,38 @@ class OPayClient:
     @property
     def retry_policy(self) -> RetryPolicy:
         """The retry policy of this client."""
-        return self._retry
+        return self._sender.retry
 
     @property
     def retry_tokens(self) -> int | None:
         """Tokens left in the retry budget (``None`` when there is no budget)."""
-        return None if self._bucket is None else self._bucket.tokens
+        bucket = self._sender.bucket
+        return None if bucket is None else bucket.tokens
 
     def __repr__(self) -> str:
         # getattr: a traceback rendered with locals calls this on a half-built client too.
-        base_url = getattr(self, "_base_url", None)
-        where = (
-            f"base_url={base_url!r}"
-            if base_url
-            else f"environment={getattr(self, '_environment', None)!r}"
-        )
-        return f"OPayClient(merchant_id={getattr(self, '_merchant_id', None)!r}, {where})"
+        router = getattr(self, "_router", None)
+        where = "" if router is None else f", {repr(router)[len('Router(') : -1]}"
+        return f"OPayClient(merchant_id={getattr(self, '_merchant_id', None)!r}{where})"
 
-    # -- closing one payment ---------------------------------------------------------
+    def _sender_if_open(self) -> Sender:
+        """The sender, or an ``OPayError`` when this client (or its ``http_client``) is closed."""
+        if self._closed:
+            raise OPayError("the OPayClient is closed")
+        if self._sender.http.is_closed:
+            raise OPayError("the http_client given to this OPayClient is closed")
+        return self._sender
+
+    # -- closing payments ------------------------------------------------------------
 
     def url_for(self, country: str) -> str:
         """The full URL a close for ``country`` is sent to.
 
-        Example:
+        Examples:
             >>> OPayClient("256612345678901", "OPAYPRV_x").url_for("NG")
             'https://testapi.opaycheckout.com/api/v1/international/payment/close'
         """
-        url = self._urls.get(country)
-        if url is None:
-            base = self._base_url or base_url_for(self._environment, country)
-            url = self._urls[country] = base + CLOSE_PATH
-        return url
+        return str(self._router(country))
 
     async def close_payment(
         self,
@@ -317,33 +306,38 @@ class OPayClient:
             OPayHTTPError: A non-2xx answer without an OPay JSON answer.
             OPayResponseError: An answer that is not what a success must be.
             OPayConnectionError: The request could not be sent or answered in time.
+            OPayError: The client is closed.
 
-        Example:
+        Examples:
             ```python
             payment = await opay.close_payment(reference="65316571001", country="EG")
             assert payment.is_closed
             ```
         """
         request = CloseRequest(reference=reference, order_no=order_no, country=country)
-        result, _ = await self._execute(request)
-        if isinstance(result, OPayError):
-            raise result
-        return result
+        outcome = await self._sender_if_open().send(request)
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.payment is not None
+        return outcome.payment
 
-    async def close(self, request: CloseRequest) -> CloseOutcome:
-        """Close ``request`` and report what happened, without raising ``OPayError``.
+    async def try_close(self, request: CloseRequest) -> CloseOutcome:
+        """Close ``request`` and report what happened instead of raising what OPay answered.
 
-        Example:
+        Returns:
+            A [`CloseOutcome`][opay_async.CloseOutcome] with the payment or the error.
+
+        Raises:
+            OPayError: The client is closed.
+
+        Examples:
             ```python
-            outcome = await opay.close(CloseRequest(reference="A1", country="EG"))
+            outcome = await opay.try_close(CloseRequest(reference="A1", country="EG"))
             if not outcome.ok:
                 print(outcome.error)
             ```
         """
-        result, attempts = await self._execute(request)
-        if isinstance(result, OPayError):
-            return CloseOutcome(request=request, payment=None, error=result, attempts=attempts)
-        return CloseOutcome(request=request, payment=result, error=None, attempts=attempts)
+        return await self._sender_if_open().send(request)
 
     async def close_many(
         self,
@@ -358,29 +352,35 @@ class OPayClient:
 
         Failures never abort the run: each becomes an outcome with an ``error``. Items
         that fail validation become failed outcomes without being sent. Exceptions
-        that are not :class:`OPayError` (bugs, in this SDK or in ``on_progress``)
-        stop the run and propagate.
+        that are not [`OPayError`][opay_async.OPayError] (bugs, in this SDK or in
+        ``on_progress``) stop the run and propagate.
 
         Args:
-            requests: An iterable or async iterable of :class:`CloseRequest` or of
-                plain reference strings (then ``country`` is required).
-            country: The country of plain reference strings.
+            requests: An iterable or async iterable of
+                [`CloseRequest`][opay_async.CloseRequest], plain reference strings (then
+                ``country`` is required) or row mappings.
+            country: The country of plain reference strings and rows without one.
             concurrency: Requests in flight at most (and at once, when there is work).
             rate_limit: Request attempts started per second at most, retries included.
             on_progress: Called with each outcome as it completes (e.g. a progress bar).
 
         Returns:
-            The outcomes, ``outcomes[i]`` for ``requests[i]``. Holds N outcomes: for
-            inputs too large to keep, use :meth:`iter_close_many`.
+            The outcomes, `outcomes[i]` for `requests[i]`. For inputs too large to
+            keep in memory, use
+            [`iter_close_many`][opay_async.OPayClient.iter_close_many].
 
-        Example:
+        Raises:
+            OPayValidationError: A bad argument of the whole call.
+            OPayError: The client is closed.
+
+        Examples:
             ```python
             outcomes = await opay.close_many(stale_references, country="EG", concurrency=20)
             failed = [o for o in outcomes if not o.ok]
             ```
         """
         return await close_many(
-            self,
+            self._sender_if_open().send,
             requests,
             country=country,
             concurrency=concurrency,
@@ -395,22 +395,25 @@ class OPayClient:
         country: str | None = None,
         concurrency: int = 10,
         rate_limit: float | None = None,
-    ) -> AsyncIterator[CloseOutcome]:
+    ) -> AsyncGenerator[CloseOutcome, None]:
         """Close many payments; yield each outcome as it completes (completion order).
 
         The input is pulled lazily by ``concurrency`` workers, so memory stays
         proportional to ``concurrency`` however long the input is. ``outcome.index``
         gives each outcome's position in the input. Leaving the loop early (or
-        cancelling the task) cancels the requests in flight; close the iterator
+        cancelling the task) cancels the requests in flight; close the generator
         promptly with ``contextlib.aclosing`` when you may leave early.
 
         Args:
-            requests: As for :meth:`close_many`.
-            country: As for :meth:`close_many`.
-            concurrency: As for :meth:`close_many`.
-            rate_limit: As for :meth:`close_many`.
+            requests: As for [`close_many`][opay_async.OPayClient.close_many].
+            country: As for `close_many`.
+            concurrency: As for `close_many`.
+            rate_limit: As for `close_many`.
 
-        Example:
+        Raises:
+            OPayError: The client is closed (raised by this call, before any work).
+
+        Examples:
             ```python
             async with contextlib.aclosing(opay.iter_close_many(rows, country="NG")) as outcomes:
                 async for outcome in outcomes:
@@ -418,134 +421,9 @@ class OPayClient:
             ```
         """
         return iter_close_many(
-            self, requests, country=country, concurrency=concurrency, rate_limit=rate_limit
-        )
-
-    async def _execute(
-        self, request: CloseRequest, *, before_attempt: BeforeAttempt | None = None
-    ) -> tuple[Payment | OPayError, int]:
-        """Close ``request`` with retries; return the payment or the final error.
-
-        Args:
-            request: What to close.
-            before_attempt: Awaited before every attempt (e.g. a rate limiter).
-        """
-        if self._closed or self._http.is_closed:
-            which = "OPayClient" if self._closed else "http_client given to this OPayClient"
-            return (
-                OPayError(
-                    f"the {which} is closed",
-                    reference=request.reference,
-                    order_no=request.order_no,
-                ),
-                0,
-            )
-        body = request.body()
-        url = self.url_for(request.country)
-        clock = current_clock()
-        deadline = clock.now() + self._retry.timeout
-        # Fast path: the first attempt runs outside tenacity, whose machinery costs about
-        # a third of the SDK's own CPU per request; only a retryable failure pays for it.
-        try:
-            if before_attempt is not None:
-                await before_attempt()
-            payment = await self._attempt(request, body, url, 1, deadline - clock.now())
-        except OPayError as error:
-            if not error.retryable or self._retry.attempts == 1:
-                return error, 1
-            return await self._retry_after(
-                error, request, body=body, url=url, deadline=deadline, before_attempt=before_attempt
-            )
-        if self._bucket is not None:
-            self._bucket.refund()
-        return payment, 1
-
-    async def _retry_after(
-        self,
-        first_error: OPayError,
-        request: CloseRequest,
-        *,
-        body: bytes,
-        url: str,
-        deadline: float,
-        before_attempt: BeforeAttempt | None,
-    ) -> tuple[Payment | OPayError, int]:
-        """Retry with tenacity after a retryable first attempt failed with ``first_error``."""
-        clock = current_clock()
-        retrying = new_retrying(
-            self._retry,
-            clock=clock,
-            deadline=deadline,
-            bucket=self._bucket,
-            before_sleep=self._log_retry,
-        )
-        attempt_number = 1
-        payment: Payment | None = None
-        try:
-            async for attempt in retrying:
-                attempt_number = attempt.retry_state.attempt_number
-                with attempt:
-                    if attempt_number == 1:
-                        raise first_error  # tenacity's attempt 1 is the one already made
-                    if before_attempt is not None:
-                        await before_attempt()
-                    payment = await self._attempt(
-                        request, body, url, attempt_number, deadline - clock.now()
-                    )
-        except OPayError as error:
-            return error, attempt_number
-        if self._bucket is not None:
-            self._bucket.refund()
-        assert payment is not None  # tenacity only ends the loop quietly after a success
-        return payment, attempt_number
-
-    async def _attempt(
-        self, request: CloseRequest, body: bytes, url: str, attempt: int, remaining: float
-    ) -> Payment:
-        started = time.perf_counter()
-        try:
-            # One deadline over connecting, sending and reading: a server that drips its
-            # answer a byte at a time cannot hold an attempt past it.
-            async with asyncio.timeout(min(self._timeout, max(remaining, 0.0))):
-                sent = self._http.build_request(
-                    "POST", url, content=body, headers=_HEADERS, timeout=self._http_timeout
-                )
-                response = await self._http.send(sent, auth=self._auth, stream=True)
-                try:
-                    content = await read_answer(response, **request.identity())
-                finally:
-                    await response.aclose()
-            payment = parse_close_answer(
-                response.status_code, response.headers.get("retry-after"), content, request
-            )
-        except BaseException as caught:
-            error = opay_error_for(caught, request)
-            if error is None:
-                raise  # CancelledError and genuine bugs propagate untouched
-            if logger.isEnabledFor(logging.DEBUG):
-                self._log_attempt(request, attempt, started, repr(error))
-            raise error from error.__cause__
-        if logger.isEnabledFor(logging.DEBUG):
-            self._log_attempt(request, attempt, started, payment.raw_order_status)
-        return payment
-
-    @staticmethod
-    def _log_attempt(request: CloseRequest, attempt: int, started: float, outcome: str) -> None:
-        logger.debug(
-            "close reference=%s order_no=%s attempt=%d outcome=%s elapsed_ms=%.1f",
-            request.reference,
-            request.order_no,
-            attempt,
-            outcome,
-            (time.perf_counter() - started) * 1000,
-        )
-
-    @staticmethod
-    def _log_retry(retry_state: RetryCallState) -> None:
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        logger.warning(
-            "retrying close after attempt %d failed: %s; waiting %.2fs",
-            retry_state.attempt_number,
-            error,
-            retry_state.upcoming_sleep,
+            self._sender_if_open().send,
+            requests,
+            country=country,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
         )

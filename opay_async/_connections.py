@@ -83,6 +83,7 @@ def own_http_client(
     max_connections: int,
     trust_env: bool,
     transport: httpx.AsyncBaseTransport | None = None,
+    headers: httpx.Headers | None = None,
 ) -> httpx.AsyncClient:
     """The ``httpx.AsyncClient`` a client owns (and closes).
 
@@ -92,6 +93,7 @@ def own_http_client(
         trust_env: Read proxies and CA locations from the environment.
         transport: A transport to send everything through instead (tests, simulators);
             then neither ``backend`` nor the environment applies.
+        headers: Headers every request carries.
 
     Raises:
         OPayValidationError: A bad backend, proxy variable or CA location.
@@ -108,6 +110,7 @@ def own_http_client(
     return httpx.AsyncClient(
         transport=transport,
         mounts=mounts,
+        headers=headers,
         follow_redirects=False,
         trust_env=False,  # the environment was read above, once
     )

@@ -9,7 +9,14 @@ import httpx
 
 from ._errors import OPayValidationError
 
-__all__ = ["CLOSE_PATH", "Environment", "base_url_for", "check_base_url", "check_environment"]
+__all__ = [
+    "CLOSE_PATH",
+    "Environment",
+    "Router",
+    "base_url_for",
+    "check_base_url",
+    "check_environment",
+]
 
 Environment = Literal["sandbox", "production"]
 
@@ -104,3 +111,36 @@ def check_base_url(base_url: object) -> str:
         shown = shown if not url.userinfo else "(a URL with credentials)"
         raise OPayValidationError("base_url", f"{problem}, got {shown!r}")
     return value.rstrip("/")
+
+
+class Router:
+    """The URL of a close, per country: ``base_url`` for every country, else OPay's host.
+
+    Examples:
+        >>> route = Router("production", None)
+        >>> route("NG")
+        URL('https://liveapi.opaycheckout.com/api/v1/international/payment/close')
+        >>> str(Router("sandbox", "http://127.0.0.1:8000")("EG"))
+        'http://127.0.0.1:8000/api/v1/international/payment/close'
+    """
+
+    __slots__ = ("_urls", "base_url", "environment")
+
+    def __init__(self, environment: Environment, base_url: str | None) -> None:
+        self.environment: Environment = environment
+        self.base_url = base_url
+        self._urls: dict[str, httpx.URL] = {}
+
+    def __call__(self, country: str) -> httpx.URL:
+        """The close URL for ``country`` (an upper-case ISO code), parsed once per country."""
+        url = self._urls.get(country)
+        if url is None:
+            base = self.base_url or base_url_for(self.environment, country)
+            url = self._urls[country] = httpx.URL(base + CLOSE_PATH)
+        return url
+
+    def __repr__(self) -> str:
+        where = getattr(self, "base_url", None)
+        if where:
+            return f"Router(base_url={where!r})"
+        return f"Router(environment={getattr(self, 'environment', None)!r})"

@@ -1,12 +1,21 @@
-"""``RetryPolicy`` and the tenacity machinery that applies it to one call."""
+"""When to retry a close and how long to wait: the policy, a pure backoff, tenacity's decisions.
+
+The decisions are tenacity's: a retry predicate (the error says whether it is
+``retryable``), a wait (:func:`backoff`), a stop (attempts, the call's deadline, the
+client's retry budget) and a log line before each sleep. :class:`Retries` holds one
+call's tenacity state; the send loop makes it at the first failure and asks it, after
+each failed attempt, whether and how long to wait.
+"""
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
+from typing import Final
 
 import attrs
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+from tenacity import AsyncRetrying, DoSleep, RetryCallState, retry_if_exception
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
@@ -16,7 +25,9 @@ from ._errors import OPayError
 from ._repr import SafeRepr
 from ._validation import number_field
 
-__all__ = ["RetryPolicy", "new_retrying"]
+__all__ = ["Retries", "RetryPolicy", "backoff"]
+
+logger: Final = logging.getLogger("opay_async")
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -28,9 +39,9 @@ class RetryPolicy(SafeRepr):
     429/500/502/503/504. Closing is idempotent (closing a closed payment answers
     ``CLOSE`` again), so a retry after a lost answer is safe.
 
-    Waits use full-jitter exponential backoff: before retry *n* the client sleeps a
-    random time in ``[0, min(wait_max, wait_initial * 2**(n-1))]``. A ``Retry-After``
-    header is honoured, capped at ``wait_max``.
+    Waits use full-jitter exponential backoff (:func:`backoff`): before retry *n* the
+    client sleeps a random time in ``[0, min(wait_max, wait_initial * 2**(n-1))]``. A
+    ``Retry-After`` header is honoured, capped at ``wait_max``.
 
     Attributes:
         attempts: Tries in all, the first included; ``1`` means no retry.
@@ -38,7 +49,7 @@ class RetryPolicy(SafeRepr):
         wait_initial: Upper bound of the first wait, in seconds.
         wait_max: Cap of any one wait, in seconds.
 
-    Example:
+    Examples:
         >>> RetryPolicy(attempts=3, timeout=20.0)
         RetryPolicy(attempts=3, timeout=20.0, wait_initial=0.5, wait_max=8.0)
     """
@@ -54,12 +65,37 @@ class RetryPolicy(SafeRepr):
         return cls(attempts=1)
 
 
-def _is_retryable(error: BaseException) -> bool:
+def backoff(
+    retry: int,
+    *,
+    initial: float,
+    maximum: float,
+    retry_after: float | None = None,
+    draw: Callable[[float, float], float] = random.uniform,
+) -> float:
+    """Seconds to wait before retry number ``retry`` (1 for the first retry).
+
+    Full jitter: a random time in ``[0, min(maximum, initial * 2**(retry-1))]``, so many
+    clients failing together do not retry together; a server's ``retry_after`` is
+    honoured instead, capped at ``maximum``.
+
+    Examples:
+        >>> backoff(3, initial=0.5, maximum=8.0, draw=lambda low, high: high)
+        2.0
+        >>> backoff(1, initial=0.5, maximum=8.0, retry_after=30.0)
+        8.0
+    """
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), maximum)
+    return draw(0.0, min(maximum, initial * 2.0 ** min(retry - 1, 64)))
+
+
+def _retryable(error: BaseException) -> bool:
     return isinstance(error, OPayError) and error.retryable
 
 
-class _Backoff(wait_base):
-    """Full-jitter exponential backoff, Retry-After aware, never past the deadline."""
+class _Wait(wait_base):
+    """:func:`backoff` for tenacity, never past the call's deadline."""
 
     def __init__(self, policy: RetryPolicy, deadline: float, clock: Clock) -> None:
         self._policy = policy
@@ -67,14 +103,13 @@ class _Backoff(wait_base):
         self._clock = clock
 
     def __call__(self, retry_state: RetryCallState) -> float:
-        policy = self._policy
         error = retry_state.outcome.exception() if retry_state.outcome else None
-        retry_after = error.retry_after if isinstance(error, OPayError) else None
-        if retry_after is not None:
-            wait = min(max(retry_after, 0.0), policy.wait_max)
-        else:
-            ceiling = policy.wait_initial * 2 ** (retry_state.attempt_number - 1)
-            wait = random.uniform(0, min(policy.wait_max, ceiling))  # noqa: S311 (jitter)
+        wait = backoff(
+            retry_state.attempt_number,
+            initial=self._policy.wait_initial,
+            maximum=self._policy.wait_max,
+            retry_after=error.retry_after if isinstance(error, OPayError) else None,
+        )
         return max(0.0, min(wait, self._deadline - self._clock.now()))
 
 
@@ -92,26 +127,54 @@ class _Stop(stop_base):
     def __call__(self, retry_state: RetryCallState) -> bool:
         if retry_state.attempt_number >= self._attempts:
             return True
-        if self._clock.now() + (retry_state.upcoming_sleep or 0.0) >= self._deadline:
+        if self._clock.now() + retry_state.upcoming_sleep >= self._deadline:
             return True
         # Spend last: only a retry that will really happen costs a token.
         return self._bucket is not None and not self._bucket.try_spend()
 
 
-def new_retrying(
-    policy: RetryPolicy,
-    *,
-    clock: Clock,
-    deadline: float,
-    bucket: TokenBucket | None,
-    before_sleep: Callable[[RetryCallState], None],
-) -> AsyncRetrying:
-    """A fresh tenacity ``AsyncRetrying`` for one call (never shared between calls)."""
-    return AsyncRetrying(
-        sleep=clock.sleep,
-        stop=_Stop(policy.attempts, deadline, clock, bucket),
-        wait=_Backoff(policy, deadline, clock),
-        retry=retry_if_exception(_is_retryable),
-        before_sleep=before_sleep,
-        reraise=True,
+def _log_retry(retry_state: RetryCallState) -> None:
+    error = retry_state.outcome.exception() if retry_state.outcome else None
+    logger.warning(
+        "retrying close after attempt %d failed: %s; waiting %.2fs",
+        retry_state.attempt_number,
+        error,
+        retry_state.upcoming_sleep,
     )
+
+
+class Retries:
+    """One call's retry state: tenacity, asked after each failed attempt what comes next.
+
+    tenacity's own loop (``AsyncRetrying.__call__``) sets each outcome on a
+    ``RetryCallState`` and asks ``iter()`` for the next action; this does the same,
+    one failure at a time, so that the send loop can make the first attempt before
+    any of tenacity's objects exist.
+    """
+
+    __slots__ = ("_retrying", "_state")
+
+    def __init__(
+        self, policy: RetryPolicy, clock: Clock, deadline: float, bucket: TokenBucket | None
+    ) -> None:
+        self._retrying = AsyncRetrying(
+            stop=_Stop(policy.attempts, deadline, clock, bucket),
+            wait=_Wait(policy, deadline, clock),
+            retry=retry_if_exception(_retryable),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        self._retrying.begin()  # as tenacity's own loop does: its statistics start here
+        self._state = RetryCallState(self._retrying, fn=None, args=(), kwargs={})
+
+    async def after(self, error: OPayError) -> float | None:
+        """Seconds to wait before the next attempt, or ``None``: ``error`` is final."""
+        state = self._state
+        state.set_exception((type(error), error, None))
+        try:
+            action = await self._retrying.iter(state)
+        except OPayError:
+            return None  # not retryable, or a stop said so (tenacity re-raises the error)
+        assert isinstance(action, DoSleep)
+        state.prepare_for_next_attempt()
+        return float(action)

@@ -39,21 +39,26 @@ async def test_a_borrowed_http_client_stays_open() -> None:
 
 async def test_the_owned_http_client_is_closed() -> None:
     opay = OPayClient(MERCHANT_ID, SECRET_KEY)
-    http = opay._http
+    http = opay._sender.http
     async with opay:
         pass
     assert http.is_closed
 
 
-async def test_a_closed_client_answers_with_an_opay_error() -> None:
+async def test_a_closed_client_raises_an_opay_error_whatever_is_called() -> None:
     recorder = ScriptedOPay()
     opay = recorder.client()
     await opay.aclose()
+    calls = [
+        lambda: opay.close_payment(reference="R-1", country="EG"),
+        lambda: opay.try_close(CloseRequest(reference="R-1", country="EG")),
+        lambda: opay.close_many(["R-1"], country="EG"),
+    ]
+    for call in calls:
+        with pytest.raises(OPayError, match="OPayClient is closed"):
+            await call()
     with pytest.raises(OPayError, match="OPayClient is closed"):
-        await opay.close_payment(reference="R-1", country="EG")
-    outcome = await opay.close(CloseRequest(reference="R-1", country="EG"))
-    assert not outcome.ok
-    assert outcome.attempts == 0
+        opay.iter_close_many(["R-1"], country="EG")  # at the call, before any iteration
     assert recorder.sent == 0
 
 
@@ -70,8 +75,8 @@ async def test_close_returns_an_outcome_and_never_raises_opay_errors() -> None:
         httpx.Response(200, json={"code": "02006", "message": "payment not found."})
     )
     async with recorder.client() as opay:
-        failed = await opay.close(CloseRequest(reference="R-1", country="EG"))
-        closed = await opay.close(CloseRequest(reference="R-2", country="EG"))
+        failed = await opay.try_close(CloseRequest(reference="R-1", country="EG"))
+        closed = await opay.try_close(CloseRequest(reference="R-2", country="EG"))
     assert isinstance(failed.error, PaymentNotFoundError)
     assert (failed.ok, failed.attempts, failed.payment) == (False, 1, None)
     assert closed.ok
@@ -166,7 +171,7 @@ async def test_every_request_carries_the_client_timeouts() -> None:
 
 def test_the_default_client_verifies_tls() -> None:
     opay = OPayClient(MERCHANT_ID, SECRET_KEY)
-    transport = opay._http._transport
+    transport = opay._sender.http._transport
     assert isinstance(transport, ShardedTransport)
     for shard in transport._shards:
         context = shard.transport._pool._ssl_context
@@ -176,7 +181,7 @@ def test_the_default_client_verifies_tls() -> None:
 
 async def test_the_aiohttp_backend_builds_and_closes() -> None:
     opay = OPayClient(MERCHANT_ID, SECRET_KEY, backend="aiohttp")
-    assert type(opay._http._transport).__name__ == "AiohttpBackend"
+    assert type(opay._sender.http._transport).__name__ == "AiohttpBackend"
     await opay.aclose()
 
 
@@ -247,7 +252,7 @@ async def test_the_sharded_pool_uses_the_least_busy_shard_and_releases() -> None
         async with OPayClient(
             MERCHANT_ID, SECRET_KEY, base_url=base_url, max_connections=16
         ) as opay:
-            transport = opay._http._transport
+            transport = opay._sender.http._transport
             assert isinstance(transport, ShardedTransport)
             assert transport.shard_count == 2
             # Sequential calls reuse the first shard's warm connection.

@@ -243,8 +243,8 @@ async def test_no_proxy_decides_as_it_does_for_plain_httpx(
 
 def test_trust_env_false_ignores_the_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
-    assert OPayClient(MERCHANT_ID, SECRET_KEY)._http._mounts  # routed through the proxy
-    assert not OPayClient(MERCHANT_ID, SECRET_KEY, trust_env=False)._http._mounts
+    assert OPayClient(MERCHANT_ID, SECRET_KEY)._sender.http._mounts  # routed through the proxy
+    assert not OPayClient(MERCHANT_ID, SECRET_KEY, trust_env=False)._sender.http._mounts
 
 
 @pytest.mark.parametrize("value", ["http://proxy:bad", "ftp://proxy:21", "http://pro xy:3128"])

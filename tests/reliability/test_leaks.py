@@ -41,7 +41,7 @@ async def test_no_socket_task_or_warning_left_after_faults_and_cancellations() -
                 retry=RetryPolicy(attempts=3),
                 max_connections=30,
             )
-            transport = opay._http._transport
+            transport = opay._sender.http._transport
             assert isinstance(transport, ShardedTransport)
             for round_number in range(3):
                 fake.set_fault_rates(

@@ -1,0 +1,165 @@
+"""Sending one close: every attempt made the same way, in one loop; tenacity decides the retries.
+
+The loop is the SDK's only send path: ``close_payment``, ``try_close`` and the bulk
+methods all go through :meth:`Sender.send`. A close that succeeds at once never touches
+tenacity; at the first failure a :class:`~opay_async._retry.Retries` is made, and from
+then on tenacity's own decision pipeline (retry predicate, wait, stop, the log line
+before a sleep) says whether and how long to wait before the next attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Final
+
+import attrs
+import httpx
+
+from ._auth import OPaySignatureAuth
+from ._budget import TokenBucket
+from ._clock import current_clock
+from ._connections import CONNECT_TIMEOUT
+from ._errors import OPayError
+from ._failures import opay_error_for
+from ._outcome import CloseOutcome
+from ._payment import Payment
+from ._rate import RateLimiter
+from ._reading import ACCEPT_ENCODING, read_answer
+from ._request import CloseRequest
+from ._retry import Retries, RetryPolicy
+from ._version import __version__
+from ._wire import parse_close_answer
+
+__all__ = ["HEADERS", "Sender"]
+
+logger: Final = logging.getLogger("opay_async")
+
+#: The headers of every close (the signature's are added by ``OPaySignatureAuth``).
+HEADERS: Final = httpx.Headers(
+    {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "Accept-Encoding": ACCEPT_ENCODING,
+        "User-Agent": f"opay-async/{__version__}",
+    }
+)
+
+
+@attrs.frozen(kw_only=True)
+class Sender:
+    """What sending a close needs, and the send loop itself.
+
+    Attributes:
+        http: The ``httpx.AsyncClient`` requests go through.
+        headers: Headers to add to each request; ``None`` when ``http`` carries
+            [`HEADERS`][opay_async._sending.HEADERS] already (a client of its own).
+        auth: Signs each request's body.
+        url_for: The URL of a close for a country.
+        timeout: Seconds one attempt may take in all (connecting: 5 s at most).
+        retry: When to retry.
+        bucket: The client-wide retry budget, if any.
+        limiter: The client-wide rate limiter, if any.
+    """
+
+    http: httpx.AsyncClient
+    headers: httpx.Headers | None
+    auth: OPaySignatureAuth
+    url_for: Callable[[str], httpx.URL]
+    timeout: float
+    retry: RetryPolicy
+    bucket: TokenBucket | None = None
+    limiter: RateLimiter | None = None
+    _http_timeout: httpx.Timeout = attrs.field(
+        init=False,
+        default=attrs.Factory(
+            lambda self: httpx.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout)),
+            takes_self=True,
+        ),
+    )
+
+    async def send(
+        self, request: CloseRequest, *, index: int = 0, limiter: RateLimiter | None = None
+    ) -> CloseOutcome:
+        """Close ``request``, retrying where safe; the outcome says how it ended.
+
+        Args:
+            request: What to close.
+            index: The outcome's position in a bulk input.
+            limiter: A rate limiter of the call, on top of the client's.
+        """
+        body = request.body()
+        url = self.url_for(request.country)
+        clock = current_clock()
+        deadline = clock.now() + self.retry.timeout
+        retries: Retries | None = None  # tenacity joins at the first failure only
+        attempt = 0
+        while True:
+            attempt += 1
+            result = await self._attempt(
+                request, body, url, number=attempt, deadline=deadline, limiter=limiter
+            )
+            if isinstance(result, Payment):
+                if self.bucket is not None:
+                    self.bucket.refund()
+                return CloseOutcome(
+                    request=request, payment=result, error=None, attempts=attempt, index=index
+                )
+            retries = retries or Retries(self.retry, clock, deadline, self.bucket)
+            wait = await retries.after(result)
+            if wait is None:
+                return CloseOutcome(
+                    request=request, payment=None, error=result, attempts=attempt, index=index
+                )
+            await clock.sleep(wait)
+
+    async def _attempt(
+        self,
+        request: CloseRequest,
+        body: bytes,
+        url: httpx.URL,
+        *,
+        number: int,
+        deadline: float,
+        limiter: RateLimiter | None,
+    ) -> Payment | OPayError:
+        """One request: wait for the rate limits, send, read a bounded answer, parse it."""
+        if limiter is not None:
+            await limiter.acquire()
+        if self.limiter is not None:
+            await self.limiter.acquire()
+        started = time.perf_counter()
+        result: Payment | OPayError
+        try:
+            # One deadline over connecting, sending and reading: a server that drips its
+            # answer a byte at a time cannot hold an attempt past it.
+            remaining = min(self.timeout, deadline - current_clock().now())
+            async with asyncio.timeout(max(remaining, 0.0)):
+                sent = self.http.build_request(
+                    "POST", url, content=body, headers=self.headers, timeout=self._http_timeout
+                )
+                response = await self.http.send(sent, auth=self.auth, stream=True)
+                try:
+                    content = await read_answer(response, **request.identity())
+                finally:
+                    await response.aclose()
+            result = parse_close_answer(
+                response.status_code, response.headers.get("retry-after"), content, request
+            )
+        except BaseException as caught:
+            error = opay_error_for(caught, request)
+            if error is None:
+                raise  # CancelledError and genuine bugs propagate untouched
+            result = error.with_traceback(None)  # outcomes kept by the thousand hold no frames
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "close reference=%s order_no=%s attempt=%d outcome=%s elapsed_ms=%.1f",
+                request.reference,
+                request.order_no,
+                number,
+                result.raw_order_status if isinstance(result, Payment) else repr(result),
+                (time.perf_counter() - started) * 1000,
+            )
+        return result
