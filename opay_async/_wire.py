@@ -33,13 +33,16 @@ _FIELD: Final = 128
 _RETRY_AFTER_MAX: Final = 86_400.0
 _CODE: Final = re.compile(r"[0-9A-Za-z_.-]{1,16}")
 _DIGITS: Final = re.compile(r"[0-9]{1,18}")
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def _printable(text: str, limit: int) -> str:
-    """``text`` made safe to show: no control or bidi characters, no lone surrogates, short."""
-    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates become '?'
-    text = " ".join(_CONTROL.sub(" ", text).split())
+    """``text`` made safe to show in a terminal or a log line.
+
+    Printable characters only (no control, format or bidi characters, no lone
+    surrogates, nothing unassigned), whitespace collapsed, at most ``limit`` long.
+    """
+    text = "".join(c if c.isprintable() else " " for c in text[: limit * 4])
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "..."
 
 

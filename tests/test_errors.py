@@ -279,10 +279,14 @@ def test_any_answer_gives_a_payment_or_an_opay_error(status: int, body: bytes) -
         except OPayError as error:
             return error
 
-    result = asyncio.run(run())
-    assert isinstance(result, Payment | OPayError)
+    result = asyncio.run(run())  # anything but a Payment or an OPayError fails the test here
     if isinstance(result, Payment):
         assert 200 <= status < 300
+        assert result.reference == "R-1"  # never a payment other than the one asked for
+    else:
+        assert isinstance(result, OPayError)
+        assert result.reference == "R-1"  # every error says which request it is about
+        assert str(result).isprintable()
 
 
 # -- errors travel: pickle, copy, __cause__ ------------------------------------------------

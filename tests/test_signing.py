@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 
 import httpx
@@ -17,8 +16,43 @@ from tests.helpers import MERCHANT_ID, SECRET_KEY, ScriptedOPay
 AWKWARD = ["a/b/c", 'say "hi"', "back\\slash", "ünïcødé-ص", "emoji-🙂🚀", "<tag>&amp;", " spaced "]
 
 
-def expected_signature(body: bytes) -> str:
-    return hmac.new(SECRET_KEY.encode(), body, hashlib.sha512).hexdigest()
+# Known answers, computed once by another implementation (openssl dgst -sha512 -hmac KEY):
+KNOWN_ANSWERS = [
+    (
+        "OPAYPRV_test_secret_0187828",
+        b'{"country":"EG","reference":"041233981115"}',
+        "25d5e183136e02de7eb557144ec20b64c2a9da777bb3c3cec7b748cda334171c"
+        "4960d84f8861a743ae235164c5cee345bdf3f7628a99be78b88bdbb009651560",
+    ),
+    (
+        "OPAYPRV_test_secret_0187828",
+        b'{"country":"EG","orderNo":"211018140366538753","reference":"65316571001"}',
+        "b08d9ed20860026063d7678c1107d43e5300f27b765bb340769675e9d3c0a7fe"
+        "808f0bdb1da604aedea9a54a32305329e17f8be9e3336a12ced4e8680a36509f",
+    ),
+    (
+        "OPAYPRV_test_secret_0187828",
+        '{"country":"EG","reference":"a/b-é"}'.encode(),
+        "752887dbae79a08c796f05b846cbf31f5da0a82a3baf717c40bed8e3745cab7c"
+        "c639282cba2fb634b72eb0bcfb2676a9d3084606a4f4ede78cbb512b57ec9319",
+    ),
+    (  # RFC 4231, test case 2
+        "Jefe",
+        b"what do ya want for nothing?",
+        "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554"
+        "9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737",
+    ),
+]
+
+
+def expected_signature(body: bytes, key: str = SECRET_KEY) -> str:
+    """HMAC-SHA512 built from SHA-512 itself (RFC 2104), not by the hmac module the SDK uses."""
+    block = key.encode()
+    if len(block) > 128:
+        block = hashlib.sha512(block).digest()
+    block = block.ljust(128, b"\0")
+    inner = hashlib.sha512(bytes(b ^ 0x36 for b in block) + body).digest()
+    return hashlib.sha512(bytes(b ^ 0x5C for b in block) + inner).hexdigest()
 
 
 @pytest.mark.parametrize("reference", AWKWARD)
@@ -69,9 +103,20 @@ def test_slashes_and_non_ascii_are_not_escaped() -> None:
     assert CloseRequest(order_no="1", country="EG").body() == b'{"country":"EG","orderNo":"1"}'
 
 
-def test_sign_matches_an_independent_hmac() -> None:
-    body = b'{"country":"EG","reference":"041233981115"}'
-    assert sign(body, SECRET_KEY) == expected_signature(body)
+@pytest.mark.parametrize(("key", "body", "digest"), KNOWN_ANSWERS)
+def test_sign_gives_the_known_answers(key: str, body: bytes, digest: str) -> None:
+    assert sign(body, key) == digest
+    assert expected_signature(body, key) == digest  # the tests' own oracle agrees
+
+
+async def test_the_header_carries_the_known_answer() -> None:
+    recorder = ScriptedOPay()
+    async with recorder.client() as opay:
+        await opay.close_payment(reference="041233981115", country="EG")
+    key, body, digest = KNOWN_ANSWERS[0]
+    assert key == SECRET_KEY
+    assert recorder.requests[0].content == body
+    assert recorder.requests[0].headers["Authorization"] == f"Bearer {digest}"
 
 
 def test_the_signer_never_shows_the_key() -> None:

@@ -82,8 +82,12 @@ def test_any_answer_is_a_payment_or_an_opay_error(
             except OPayError as error:
                 return error
 
-    result = asyncio.run(close())
-    assert isinstance(result, Payment | OPayError)
-    if isinstance(result, OPayError):
-        assert str(result)  # every error reads as something
-        assert len(str(result)) < 1_000  # a huge body is not copied into the message
+    result = asyncio.run(close())  # anything but a Payment or an OPayError fails the test here
+    if isinstance(result, Payment):
+        assert 200 <= status < 300
+        assert result.reference == "FUZZ-1"  # never a payment other than the one asked for
+    else:
+        assert isinstance(result, OPayError)
+        assert result.reference == "FUZZ-1"
+        assert str(result).isprintable()  # no control characters reach a terminal or a log
+        assert len(str(result)) < 600  # a huge body is not copied into the message
