@@ -191,6 +191,11 @@ def targets(
                 spread=(min(per_round), max(per_round)) if len(per_round) > 1 else None,
             )
         )
+    if latency > 0 and "raw-aiohttp" in skipped:
+        why = f"{', '.join(skipped['raw-aiohttp'])} not installed"
+        for level in levels:
+            name = f"harness: raw aiohttp / latency bound, C={level}"
+            found.append(Target(name, None, 0.6, percent=True, skipped=why))
     if latency > 0:
         for level, by_key in results.items():
             if "raw-aiohttp" in by_key:

@@ -150,6 +150,11 @@ class Summary:
         return max(self.rss_mib)
 
 
+def tree_for(key: str, baseline: Path | None) -> Path:
+    """The tree whose ``opay_async`` the runs of ``key`` import."""
+    return baseline if revision(key) and baseline else ROOT
+
+
 def benchmark(
     base_url: str,
     *,
@@ -180,8 +185,7 @@ def benchmark(
                     "concurrency": level,
                     "warm_up": warm_up,
                 }
-                tree = baseline if revision(key) and baseline else ROOT
-                result = run_worker(spec, timeout, tree)
+                result = run_worker(spec, timeout, tree_for(key, baseline))
                 runs[level, key].append(result)
                 print(
                     f"  round {round_index + 1}/{rounds}  C={level:<4} {key:<20}"

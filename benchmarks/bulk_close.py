@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 from _contenders import AIOHTTP_INSTALL, CONTENDERS, available, label, missing_modules
+from _profile import profile_runs
 from _report import (
     BASELINE_NOTE,
     COMPARISONS,
@@ -52,7 +53,7 @@ from _report import (
     targets,
     versions,
 )
-from _runner import MemoryRun, baseline_tree, benchmark, loopback_server, memory
+from _runner import MemoryRun, baseline_tree, benchmark, loopback_server, memory, tree_for
 
 CHART_INSTALL = "python -m pip install 'matplotlib>=3.8'"
 
@@ -98,6 +99,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--memory-latency", type=float, default=0.001, help="s (0.001)")
     parser.add_argument("--memory-concurrency", type=int, default=100)
     parser.add_argument("--memory-backend", choices=("httpx", "aiohttp"), default="httpx")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="also run each contender once under cProfile (first level); stats to DIR",
+    )
     parser.add_argument("--markdown", type=Path, help="also write the report to this file")
     parser.add_argument("--chart", type=Path, help="also draw closes/s against concurrency")
     parser.add_argument(
@@ -147,6 +154,7 @@ def throughput(
     """
     levels = list(dict.fromkeys(args.concurrency + (args.chart_concurrency if args.chart else [])))
     comparisons = list(COMPARISONS)
+    profiles: list[str] = []
     with contextlib.ExitStack() as stack:
         keys, tree = list(ready), None
         if args.baseline:
@@ -171,6 +179,17 @@ def throughput(
             timeout=args.timeout,
             baseline=tree,
         )
+        if args.profile:
+            profiles = profile_runs(
+                server,
+                keys=keys,
+                level=args.concurrency[0],
+                n=args.n,
+                warm_up=args.warm_up,
+                timeout=args.timeout,
+                directory=args.profile,
+                trees={key: tree_for(key, tree) for key in keys},
+            )
     table = {level: results[level] for level in args.concurrency}
     imported = {label(key): s.imported for key, s in results[levels[0]].items() if s.imported}
     lines = [
@@ -200,7 +219,7 @@ def throughput(
                 *results_table({level: results[level] for level in extra}, args.rounds),
                 "",
             ]
-    return lines, table
+    return lines + profiles, table
 
 
 def report(args: argparse.Namespace) -> tuple[str, bool]:
