@@ -62,10 +62,18 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python="3.11", default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against raw httpx and raw aiohttp (not part of the default run)."""
+    """Benchmarks against raw httpx and raw aiohttp (not part of the default run).
+
+    ``nox -s bench -- --quick`` passes options to ``benchmarks/bulk_close.py``;
+    ``nox -s bench -- benchmarks/single_close.py --n 3000`` runs another script.
+    """
     session.install("-e", ".[aiohttp]")
     _install_group(session, "bench")
-    session.run("python", "benchmarks/bulk_close.py", *session.posargs)
+    args = list(session.posargs)
+    script = "benchmarks/bulk_close.py"
+    if args and args[0].endswith(".py"):
+        script = args.pop(0)
+    session.run("python", script, *args)
 
 
 @nox.session(python="3.11", default=False)
