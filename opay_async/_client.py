@@ -7,10 +7,9 @@ close to its :class:`~opay_async._sending.Sender`, the one send path.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncGenerator
 from types import TracebackType
-from typing import Final, TypedDict, TypeVar, Unpack
+from typing import Final, Unpack
 
 import httpx
 
@@ -26,53 +25,15 @@ from ._request import CloseRequest
 from ._retry import RetryPolicy
 from ._secret import SecretKey
 from ._sending import HEADERS, Sender
+from ._settings import ClientOptions, check_instance, check_merchant_id, environment_options
 from ._validation import number
 
 __all__ = ["OPayClient"]
 
 logging.getLogger("opay_async").addHandler(logging.NullHandler())  # output is the app's
 
-_T = TypeVar("_T")
-
 #: Seconds one attempt (connect, send, answer) may take in all.
 DEFAULT_TIMEOUT: Final = 30.0
-
-
-class _ClientOptions(TypedDict, total=False):
-    merchant_id: str
-    secret_key: str | SecretKey
-    environment: Environment
-    base_url: str | None
-    timeout: float
-    retry: RetryPolicy | None
-    retry_budget: RetryBudget | None
-    http_client: httpx.AsyncClient | None
-    transport: httpx.AsyncBaseTransport | None
-    backend: Backend
-    max_connections: int
-    trust_env: bool
-
-
-def _check_merchant_id(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise OPayValidationError("merchant_id", "must be a non-empty string")
-    value = value.strip()  # what a CRLF .env file leaves
-    if not (value.isascii() and value.isprintable()) or " " in value:
-        raise OPayValidationError(
-            "merchant_id", f"must be printable ASCII without spaces, got {value!r}"
-        )
-    return value
-
-
-def _check_instance(field: str, value: object, kind: type[_T]) -> _T | None:
-    if value is None or isinstance(value, kind):
-        return value
-    raise OPayValidationError(field, f"must be a {kind.__name__} or None, got {value!r}")
-
-
-def _variable(name: str) -> str | None:
-    """The environment variable ``name`` without surrounding whitespace; ``None`` if blank."""
-    return os.environ.get(name, "").strip() or None
 
 
 class OPayClient:
@@ -137,15 +98,15 @@ class OPayClient:
         trust_env: bool = True,
     ) -> None:
         secret_key = SecretKey(secret_key)  # first: no frame of ours shows the key from here on
-        self._merchant_id = _check_merchant_id(merchant_id)
+        self._merchant_id = check_merchant_id(merchant_id)
         auth = OPaySignatureAuth(self._merchant_id, secret_key.check())
         self._router = Router(
             check_environment(environment),
             None if base_url is None else check_base_url(base_url),
         )
         timeout = number("timeout", timeout, above=0)
-        retry = _check_instance("retry", retry, RetryPolicy) or RetryPolicy()
-        budget = _check_instance("retry_budget", retry_budget, RetryBudget)
+        retry = check_instance("retry", retry, RetryPolicy) or RetryPolicy()
+        budget = check_instance("retry_budget", retry_budget, RetryBudget)
         max_connections = number("max_connections", max_connections, integer=True, at_least=1)
         if http_client is not None and transport is not None:
             raise OPayValidationError("transport", "give http_client or transport, not both")
@@ -170,7 +131,7 @@ class OPayClient:
         self._closed = False
 
     @classmethod
-    def from_env(cls, **overrides: Unpack[_ClientOptions]) -> OPayClient:
+    def from_env(cls, **overrides: Unpack[ClientOptions]) -> OPayClient:
         """A client configured from the environment, with ``overrides`` taking precedence.
 
         Reads ``OPAY_MERCHANT_ID``, ``OPAY_SECRET_KEY``, ``OPAY_ENVIRONMENT`` (default
@@ -189,28 +150,7 @@ class OPayClient:
         """
         if "secret_key" in overrides:  # first: no frame of ours shows the key from here on
             overrides["secret_key"] = SecretKey(overrides["secret_key"])
-        options: _ClientOptions = {}
-        key = _variable("OPAY_SECRET_KEY")
-        if key is not None:
-            options["secret_key"] = SecretKey(key)
-        del key
-        merchant_id = _variable("OPAY_MERCHANT_ID")
-        if merchant_id is not None:
-            options["merchant_id"] = merchant_id
-        environment = _variable("OPAY_ENVIRONMENT")
-        if environment is not None:
-            options["environment"] = check_environment(environment.lower())
-        base_url = _variable("OPAY_BASE_URL")
-        if base_url is not None:
-            options["base_url"] = base_url
-        options.update(overrides)
-        for field, variable in (
-            ("merchant_id", "OPAY_MERCHANT_ID"),
-            ("secret_key", "OPAY_SECRET_KEY"),
-        ):
-            if field not in options:
-                raise OPayValidationError(field, f"set the {variable} environment variable")
-        return cls(**options)  # pyright: ignore[reportCallIssue]
+        return cls(**environment_options(overrides))  # pyright: ignore[reportCallIssue]
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -59,7 +59,7 @@ def _checked_proxy(scheme: str, value: str) -> str:
 
 
 def environment_routes() -> Routes:
-    """Where each request goes, from the proxy variables of the environment.
+    r"""Where each request goes, from the proxy variables of the environment.
 
     Returns an empty mapping when no proxy is set (or ``NO_PROXY=*``).
 
@@ -68,10 +68,11 @@ def environment_routes() -> Routes:
 
     Examples:
         >>> import os
-        >>> os.environ["HTTPS_PROXY"], os.environ["NO_PROXY"] = "proxy:3128", "internal.test"
-        >>> environment_routes()
+        >>> from unittest import mock
+        >>> variables = {"HTTPS_PROXY": "proxy:3128\r", "NO_PROXY": "internal.test"}
+        >>> with mock.patch.dict(os.environ, variables, clear=True):
+        ...     environment_routes()
         {'https://': 'http://proxy:3128', 'all://*internal.test': None}
-        >>> del os.environ["HTTPS_PROXY"], os.environ["NO_PROXY"]
     """
     found = {scheme: value.strip() for scheme, value in getproxies().items()}
     routes: Routes = {}

@@ -1,0 +1,94 @@
+"""The client's settings: checks of its arguments, and the options the environment gives.
+
+``OPayClient`` checks each argument here before anything is built or sent, and
+``OPayClient.from_env`` takes its options from :func:`environment_options`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TypedDict, TypeVar
+
+import httpx
+
+from ._budget import RetryBudget
+from ._connections import Backend
+from ._environment import Environment, check_environment
+from ._errors import OPayValidationError
+from ._retry import RetryPolicy
+from ._secret import SecretKey
+
+__all__ = ["ClientOptions", "check_instance", "check_merchant_id", "environment_options"]
+
+_T = TypeVar("_T")
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword arguments of ``OPayClient``, each optional (``from_env``'s overrides)."""
+
+    merchant_id: str
+    secret_key: str | SecretKey
+    environment: Environment
+    base_url: str | None
+    timeout: float
+    retry: RetryPolicy | None
+    retry_budget: RetryBudget | None
+    http_client: httpx.AsyncClient | None
+    transport: httpx.AsyncBaseTransport | None
+    backend: Backend
+    max_connections: int
+    trust_env: bool
+
+
+def check_merchant_id(value: object) -> str:
+    """Return ``value`` stripped, if it is a merchant id (printable ASCII, no spaces)."""
+    if not isinstance(value, str) or not value.strip():
+        raise OPayValidationError("merchant_id", "must be a non-empty string")
+    value = value.strip()  # what a CRLF .env file leaves
+    if not (value.isascii() and value.isprintable()) or " " in value:
+        raise OPayValidationError(
+            "merchant_id", f"must be printable ASCII without spaces, got {value!r}"
+        )
+    return value
+
+
+def check_instance(field: str, value: object, kind: type[_T]) -> _T | None:
+    """Return ``value`` if it is ``None`` or a ``kind``, else raise naming ``field``."""
+    if value is None or isinstance(value, kind):
+        return value
+    raise OPayValidationError(field, f"must be a {kind.__name__} or None, got {value!r}")
+
+
+def _variable(name: str) -> str | None:
+    """The environment variable ``name`` without surrounding whitespace; ``None`` if blank."""
+    return os.environ.get(name, "").strip() or None
+
+
+def environment_options(overrides: ClientOptions) -> ClientOptions:
+    """The options ``OPAY_*`` variables give, with ``overrides`` taking precedence.
+
+    The caller has wrapped an overriding ``secret_key`` in ``SecretKey`` already; the
+    key read here is wrapped before it is bound to anything.
+
+    Raises:
+        OPayValidationError: A required variable is missing or a value is bad.
+    """
+    options: ClientOptions = {}
+    key = _variable("OPAY_SECRET_KEY")
+    if key is not None:
+        options["secret_key"] = SecretKey(key)
+    del key
+    merchant_id = _variable("OPAY_MERCHANT_ID")
+    if merchant_id is not None:
+        options["merchant_id"] = merchant_id
+    environment = _variable("OPAY_ENVIRONMENT")
+    if environment is not None:
+        options["environment"] = check_environment(environment.lower())
+    base_url = _variable("OPAY_BASE_URL")
+    if base_url is not None:
+        options["base_url"] = base_url
+    options.update(overrides)
+    for field, variable in (("merchant_id", "OPAY_MERCHANT_ID"), ("secret_key", "OPAY_SECRET_KEY")):
+        if field not in options:
+            raise OPayValidationError(field, f"set the {variable} environment variable")
+    return options
