@@ -29,7 +29,8 @@ from ._errors import (
     PaymentNotFoundError,
     ServiceUnavailableError,
 )
-from ._outcome import CloseOutcome
+from ._not_closed import PaymentAlreadyPaidError, PaymentNotClosedError
+from ._outcome import CloseOutcome, CloseRecord
 from ._payment import Amount, OrderStatus, Payment
 from ._pool import ShardedTransport
 from ._request import CloseRequest
@@ -43,6 +44,7 @@ __all__ = [
     "AuthenticationError",
     "Backend",
     "CloseOutcome",
+    "CloseRecord",
     "CloseRequest",
     "Environment",
     "InvalidRequestError",
@@ -59,6 +61,8 @@ __all__ = [
     "OPayValidationError",
     "OrderStatus",
     "Payment",
+    "PaymentAlreadyPaidError",
+    "PaymentNotClosedError",
     "PaymentNotFoundError",
     "RetryBudget",
     "RetryPolicy",

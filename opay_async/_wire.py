@@ -16,6 +16,7 @@ import time
 from typing import Any, Final
 
 from ._errors import OPayHTTPError, OPayResponseError, api_error_for, redact
+from ._not_closed import closed_payment
 from ._payment import Amount, OrderStatus, Payment
 from ._request import CloseRequest
 from ._validation import country_code
@@ -130,7 +131,7 @@ def _same(asked: str | None, answered: str | None) -> bool:
 def parse_close_answer(
     status: int, retry_after: str | None, content: bytes, request: CloseRequest
 ) -> Payment:
-    """Turn the answer to a close into a :class:`Payment`, or raise the matching error.
+    """Turn the answer to a close into a closed :class:`Payment`, or raise the matching error.
 
     Args:
         status: The HTTP status.
@@ -143,6 +144,8 @@ def parse_close_answer(
         OPayHTTPError: A non-2xx status without a usable OPay JSON answer.
         OPayResponseError: A 2xx answer that is not the JSON a success must be, or a
             success about another payment than the one asked for.
+        PaymentNotClosedError: A success whose payment is not ``CLOSE``
+            (``PaymentAlreadyPaidError`` when it was paid).
     """
     identity = request.identity()
     wait = parse_retry_after(retry_after)
@@ -187,7 +190,7 @@ def parse_close_answer(
         raise OPayResponseError(
             f"OPay's answer is about another payment ({redact(named)})", **identity
         )
-    return Payment(
+    payment = Payment(
         reference=reference or request.reference,
         order_no=order_no or request.order_no,
         country=request.country,
@@ -195,3 +198,4 @@ def parse_close_answer(
         order_status=OrderStatus.parse(raw_status),
         raw_order_status=_printable(raw_status, _FIELD),
     )
+    return closed_payment(payment)

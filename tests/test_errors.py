@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import opay_async
 from opay_async import (
     AuthenticationError,
     CloseOutcome,
@@ -146,9 +147,11 @@ async def test_unknown_statuses_and_fields_do_not_break_parsing() -> None:
     body = success({"country": "EG", "reference": "R-1"}, status="REVERSED")
     body["data"]["newField"] = {"nested": True}
     body["traceId"] = "abc"
-    payment = await close_with(answer(body))
-    assert payment.order_status is OrderStatus.UNKNOWN  # type: ignore[attr-defined]
-    assert payment.raw_order_status == "REVERSED"  # type: ignore[attr-defined]
+    with pytest.raises(opay_async.PaymentNotClosedError) as caught:
+        await close_with(answer(body))
+    assert caught.value.payment.order_status is OrderStatus.UNKNOWN
+    assert caught.value.payment.raw_order_status == "REVERSED"
+    assert "'REVERSED', which is not CLOSE" in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -292,9 +295,18 @@ def test_any_answer_gives_a_payment_or_an_opay_error(status: int, body: bytes) -
 # -- errors travel: pickle, copy, __cause__ ------------------------------------------------
 
 
+def paid_or(status: OrderStatus) -> Payment:
+    return Payment(
+        reference="R-1",
+        order_no="211",
+        country="EG",
+        amount=opay_async.Amount(400, "EGP"),
+        order_status=status,
+    )
+
+
 def every_error() -> list[OPayError]:
     """One instance of every public error class, with every attribute set."""
-    import opay_async  # noqa: PLC0415
 
     identity = {"reference": "R-1", "order_no": "211"}
     made: list[OPayError] = [
@@ -305,6 +317,8 @@ def every_error() -> list[OPayError]:
         OPayConnectionError("refused", retryable=False, **identity),  # type: ignore[arg-type]
         OPayTimeoutError("slow", **identity),  # type: ignore[arg-type]
         OPayAPIError("99", "unknown", status_code=503, **identity),  # type: ignore[arg-type]
+        opay_async.PaymentNotClosedError(paid_or(OrderStatus.PENDING)),
+        opay_async.PaymentAlreadyPaidError(paid_or(OrderStatus.SUCCESS)),
     ]
     made += [
         api_error_for(next(iter(cls.codes)), "as OPay says", status_code=200, **identity)  # type: ignore[arg-type]

@@ -53,7 +53,13 @@ def test_cancel_an_order(http: TestClient, fake: FakeOPay) -> None:
             lambda fake: fake.add_payment(reference="PAID", status=OrderStatus.SUCCESS),
             "PAID",
             "EG",
-            422,
+            409,
+        ),
+        (
+            lambda fake: fake.add_payment(reference="FAILED", status=OrderStatus.FAIL),
+            "FAILED",
+            "EG",
+            409,
         ),
         (lambda fake: fake.fail_next(3), "SHOP-1", "EG", 503),
         (lambda fake: fake.drop_next(3), "SHOP-1", "EG", 503),
@@ -92,9 +98,34 @@ def test_cancel_stale_orders_in_the_background(http: TestClient, fake: FakeOPay)
         time.sleep(0.01)
         job = http.get(f"/jobs/{job['id']}").json()
     assert job["state"] == "done"
-    assert (job["done"], job["closed"], job["failed"]) == (40, 35, 5)
+    assert (job["done"], job["closed"], job["failed"], job["paid_count"]) == (40, 35, 5, 0)
     assert job["errors"] == {"02006": 5}
+    assert sorted(failure["reference"] for failure in job["failures"]) == references[35:]
     assert all(fake.payment(reference=r).is_closed for r in references[:35])
+
+
+def test_a_job_reports_paid_orders_apart_and_bounds_its_lists(
+    http: TestClient, fake: FakeOPay
+) -> None:
+    paid = [f"PAID-{n:03d}" for n in range(3)]
+    missing = [f"GONE-{n:03d}" for n in range(150)]
+    for reference in paid:
+        fake.add_payment(reference=reference, country="EG", status=OrderStatus.SUCCESS)
+    job = http.post(
+        "/orders/cancel-stale",
+        json={"references": ["SHOP-1", *paid, *missing], "country": "EG", "concurrency": 10},
+    ).json()
+    deadline = time.monotonic() + 10
+    while job["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.01)
+        job = http.get(f"/jobs/{job['id']}").json()
+    assert (job["closed"], job["paid_count"], job["failed"]) == (1, 3, 150)
+    assert sorted(job["paid"]) == paid  # refund these; do not mark them cancelled
+    assert len(job["failures"]) == 100  # bounded, while the count goes on
+    first = job["failures"][0]
+    assert first["error_type"] == "PaymentNotFoundError"
+    assert (first["error_code"], first["retryable"]) == ("02006", False)
+    assert all(fake.payment(reference=r).order_status is OrderStatus.SUCCESS for r in paid)
 
 
 def test_unknown_job(http: TestClient) -> None:

@@ -10,7 +10,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from pydantic import BaseModel, Field
@@ -19,13 +19,11 @@ from opay_async import (
     CloseOutcome,
     InvalidRequestError,
     OPayClient,
-    OPayConnectionError,
     OPayError,
-    OPayHTTPError,
-    OPayResponseError,
     OPayValidationError,
+    PaymentAlreadyPaidError,
+    PaymentNotClosedError,
     PaymentNotFoundError,
-    ServiceUnavailableError,
 )
 
 ClientFactory = Callable[[], OPayClient]
@@ -46,14 +44,62 @@ class StaleOrders(BaseModel):
     concurrency: int = Field(default=10, ge=1, le=100)
 
 
+#: How many failed and paid references a job lists (it counts them all).
+LISTED: Final = 100
+
+
+class Failure(BaseModel):
+    reference: str | None
+    error_type: str
+    error_code: str | None
+    error: str
+    retryable: bool
+
+
 class Job(BaseModel):
+    """A bulk cancellation: counts, and the references an operator must act on.
+
+    ``paid`` lists payments the customer paid meanwhile: they need a refund, not a retry,
+    and their orders must not be marked cancelled. ``failures`` lists the others that
+    were not closed, with why; both lists stop at ``LISTED`` entries (the counts go on).
+    """
+
     id: str
     state: Literal["running", "done", "failed", "cancelled"] = "running"
     total: int
     done: int = 0
     closed: int = 0
+    paid_count: int = 0
     failed: int = 0
     errors: dict[str, int] = Field(default_factory=dict)
+    paid: list[str] = Field(default_factory=list)
+    failures: list[Failure] = Field(default_factory=list)
+
+    def count(self, outcome: CloseOutcome) -> None:
+        """Take one outcome into the report."""
+        self.done += 1
+        record = outcome.to_record()
+        if record["ok"]:
+            self.closed += 1
+            return
+        kind = record["error_code"] or record["error_type"] or "error"
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+        if isinstance(outcome.error, PaymentAlreadyPaidError):
+            self.paid_count += 1
+            if len(self.paid) < LISTED and record["reference"]:
+                self.paid.append(record["reference"])
+            return
+        self.failed += 1
+        if len(self.failures) < LISTED:
+            self.failures.append(
+                Failure(
+                    reference=record["reference"],
+                    error_type=record["error_type"] or "",
+                    error_code=record["error_code"],
+                    error=record["error"] or "",
+                    retryable=bool(record["retryable"]),
+                )
+            )
 
 
 # --8<-- [start:dependency]
@@ -68,16 +114,24 @@ Opay = Annotated[OPayClient, Depends(get_opay)]
 
 
 # --8<-- [start:errors]
+#: What this service answers for an error the SDK gives up on (the first match wins).
+STATUS_FOR: Final[tuple[tuple[type[OPayError], int], ...]] = (
+    (PaymentNotFoundError, status.HTTP_404_NOT_FOUND),
+    # Paid meanwhile: refund it, and do not mark the order cancelled.
+    (PaymentAlreadyPaidError, status.HTTP_409_CONFLICT),
+    (PaymentNotClosedError, status.HTTP_409_CONFLICT),  # e.g. FAIL: nothing to close
+    (OPayValidationError, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    (InvalidRequestError, status.HTTP_422_UNPROCESSABLE_CONTENT),
+)
+
+
 def _status_for(error: OPayError) -> int:
     """The HTTP status this service answers for an SDK error."""
-    if isinstance(error, PaymentNotFoundError):
-        return status.HTTP_404_NOT_FOUND
-    if isinstance(error, OPayValidationError | InvalidRequestError):
-        return status.HTTP_422_UNPROCESSABLE_CONTENT
-    if isinstance(error, ServiceUnavailableError | OPayConnectionError):
+    if error.retryable:  # OPay or the network failed for now (the SDK already retried)
         return status.HTTP_503_SERVICE_UNAVAILABLE
-    if isinstance(error, OPayResponseError | OPayHTTPError):
-        return status.HTTP_502_BAD_GATEWAY
+    for kind, code in STATUS_FOR:
+        if isinstance(error, kind):
+            return code
     return status.HTTP_502_BAD_GATEWAY  # OPay refused us (credentials, configuration)
 
 
@@ -119,21 +173,12 @@ def create_app(client_factory: ClientFactory = OPayClient.from_env) -> FastAPI:
         )
 
     async def run_job(job: Job, orders: StaleOrders, opay: OPayClient) -> None:
-        def count(outcome: CloseOutcome) -> None:
-            job.done += 1
-            if outcome.ok:
-                job.closed += 1
-            else:
-                code = getattr(outcome.error, "code", type(outcome.error).__name__)
-                job.errors[code] = job.errors.get(code, 0) + 1
-                job.failed += 1
-
         try:
             await opay.close_many(
                 orders.references,
                 country=orders.country,
                 concurrency=orders.concurrency,
-                on_progress=count,
+                on_progress=job.count,
             )
         except asyncio.CancelledError:
             job.state = "cancelled"
