@@ -6,13 +6,12 @@ import pytest
 
 from opay_async import (
     Amount,
-    InvalidRequestError,
     OPayValidationError,
     OrderStatus,
     Payment,
     PaymentNotFoundError,
 )
-from opay_async.testing import ALREADY_PAID_CODE, ALREADY_PAID_MESSAGE, FakeOPay
+from opay_async.testing import ALREADY_PAID_CODE, ALREADY_PAID_MESSAGE, FakeOPay, PaidAnswer
 from tests.helpers import NO_RETRY, body_of, raw_post
 
 # -- storing and looking up ----------------------------------------------------------------
@@ -151,34 +150,74 @@ async def test_the_sdk_sees_the_stored_payment_closed() -> None:
 async def test_a_failed_payment_is_answered_as_failed_unchanged() -> None:
     fake = FakeOPay()
     fake.add_payment(reference="F-1", status=OrderStatus.FAIL)
-    async with fake.client() as opay:
-        payment = await opay.close_payment(reference="F-1", country="EG")
-    assert payment.order_status is OrderStatus.FAIL
+    answer = await raw_post(fake, body_of(country="EG", reference="F-1"))
+    assert (answer.json()["code"], answer.json()["data"]["orderStatus"]) == ("00000", "FAIL")
     assert fake.payment(reference="F-1").order_status is OrderStatus.FAIL
+    assert fake.closed_count == 0
 
 
-async def test_closing_a_paid_payment_is_refused_with_02001() -> None:
+def paid_answer(payment: Payment) -> dict[str, object]:
+    assert payment.amount is not None
+    return {
+        "code": "00000",
+        "message": "SUCCESSFUL",
+        "data": {
+            "reference": payment.reference,
+            "orderNo": payment.order_no,
+            "country": payment.country,
+            "amount": {"total": payment.amount.total, "currency": payment.amount.currency},
+            "orderStatus": "SUCCESS",
+        },
+    }
+
+
+async def test_closing_a_paid_payment_reports_it_paid_and_unchanged_by_default() -> None:
     fake = FakeOPay()
+    assert fake.paid_answer == "status"
+    paid = fake.add_payment(reference="PAID-1", status=OrderStatus.SUCCESS)
+    for _ in range(2):  # the same answer every time: nothing changes
+        answer = await raw_post(fake, body_of(country="EG", reference="PAID-1"))
+        assert answer.status_code == 200
+        assert answer.json() == paid_answer(paid)
+    assert fake.payment(reference="PAID-1") == paid
+    assert fake.closed_count == 0
+    assert [seen.code for seen in fake.requests] == ["00000", "00000"]
+
+
+async def test_paid_answer_error_refuses_a_paid_payment_with_02001() -> None:
+    fake = FakeOPay(paid_answer="error")
+    assert fake.paid_answer == "error"
     fake.add_payment(reference="PAID-1", status=OrderStatus.SUCCESS)
     answer = await raw_post(fake, body_of(country="EG", reference="PAID-1"))
+    assert answer.status_code == 200
     assert answer.json() == {"code": ALREADY_PAID_CODE, "message": ALREADY_PAID_MESSAGE}
-    assert ALREADY_PAID_CODE == "02001"
-    async with fake.client() as opay:
-        with pytest.raises(InvalidRequestError, match="refund") as caught:
-            await opay.close_payment(reference="PAID-1", country="EG")
-    assert caught.value.code == ALREADY_PAID_CODE
-    assert not caught.value.retryable
-    assert len(fake.requests) == 2  # not retried
+    assert (ALREADY_PAID_CODE, ALREADY_PAID_MESSAGE) == (
+        "02001",
+        "payment already paid, use the refund API.",
+    )
     assert fake.payment(reference="PAID-1").order_status is OrderStatus.SUCCESS
+    assert fake.requests[-1].code == "02001"
+    # Only paid payments are refused: the other states answer as usual.
+    fake.add_payment(reference="OPEN-1")
+    answer = await raw_post(fake, body_of(country="EG", reference="OPEN-1"))
+    assert answer.json()["data"]["orderStatus"] == "CLOSE"
 
 
-async def test_a_payment_paid_in_the_meantime_can_no_longer_be_closed() -> None:
-    fake = FakeOPay()
+def test_paid_answer_must_be_status_or_error() -> None:
+    with pytest.raises(OPayValidationError, match="paid_answer"):
+        FakeOPay(paid_answer="refund")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("paid_answer", ["status", "error"])
+async def test_a_payment_paid_in_the_meantime_is_not_closed(paid_answer: PaidAnswer) -> None:
+    fake = FakeOPay(paid_answer=paid_answer)
     fake.add_payment(reference="S-1")
     fake.set_status(OrderStatus.SUCCESS, reference="S-1")
-    async with fake.client() as opay:
-        with pytest.raises(InvalidRequestError):
-            await opay.close_payment(reference="S-1", country="EG")
+    answer = (await raw_post(fake, body_of(country="EG", reference="S-1"))).json()
+    expected = "00000" if paid_answer == "status" else ALREADY_PAID_CODE
+    assert answer["code"] == expected
+    assert fake.payment(reference="S-1").order_status is OrderStatus.SUCCESS
+    assert fake.closed_count == 0
 
 
 async def test_unknown_payments_wrong_countries_and_mismatched_ids_are_not_found() -> None:
@@ -215,8 +254,8 @@ async def test_auto_create_treats_unknown_payments_as_unpaid() -> None:
             await opay.close_payment(reference="KNOWN", order_no="211018140377777777", country="EG")
         with pytest.raises(PaymentNotFoundError):  # known payments keep their country
             await opay.close_payment(reference="NEW-1", country="EG")
-        with pytest.raises(InvalidRequestError):  # and their state
-            await opay.close_payment(reference="KNOWN", country="EG")
+    known = await raw_post(fake, body_of(country="EG", reference="KNOWN"))  # and their state
+    assert known.json()["data"]["orderStatus"] == "SUCCESS"
     assert by_reference.is_closed
     assert by_reference.amount is not None and by_reference.amount.currency == "KES"
     assert by_order_no.reference == "auto-211018140399999999"

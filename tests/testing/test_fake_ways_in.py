@@ -32,7 +32,6 @@ async def test_an_sdk_client_on_an_http_client_of_ours() -> None:
     fake.add_payment(reference="T-1", country="NG")
     assert isinstance(fake.transport, httpx.AsyncBaseTransport)
     assert isinstance(fake.transport, FakeTransport)
-    assert fake.transport is fake.transport
     async with (
         httpx.AsyncClient(transport=fake.transport) as http,
         OPayClient(
@@ -44,14 +43,23 @@ async def test_an_sdk_client_on_an_http_client_of_ours() -> None:
     assert fake.requests[-1].verified
 
 
-async def test_fake_client_owns_and_closes_its_http_client() -> None:
+async def test_fake_client_owns_and_closes_its_http_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    closed: list[FakeTransport] = []
+
+    async def aclose(transport: FakeTransport) -> None:  # httpx closes its transport
+        closed.append(transport)
+
+    monkeypatch.setattr(FakeTransport, "aclose", aclose)
     fake = FakeOPay(auto_create=True)
     opay = fake.client(timeout=5.0, retry=NO_RETRY)
     assert opay.merchant_id == fake.merchant_id
     async with opay:
         assert (await opay.close_payment(reference="C-1", country="EG")).is_closed
+        assert closed == []
     assert opay.is_closed
-    assert opay._http.is_closed  # pyright: ignore[reportPrivateUsage]
+    assert closed == [fake.transport]
     with pytest.raises(OPayValidationError, match="not both"):
         fake.client(http_client=httpx.AsyncClient())
 
@@ -84,7 +92,6 @@ def asgi_client(fake: FakeOPay, **options: Any) -> tuple[httpx.AsyncClient, OPay
 async def test_the_sdk_through_the_asgi_app() -> None:
     fake = FakeOPay()
     fake.add_payment(reference="A-1", country="EG")
-    assert fake.app is fake.app
     http, opay = asgi_client(fake, retry=NO_RETRY)
     async with http, opay:
         assert (await opay.close_payment(reference="A-1", country="EG")).is_closed
