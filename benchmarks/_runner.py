@@ -87,15 +87,20 @@ def loopback_server(latency: float, processes: int = 1) -> Generator[str]:
             _stop(server, grace=5.0)
 
 
+def worker_env(tree: Path = ROOT) -> dict[str, str]:
+    """The environment of a worker that must import ``opay_async`` from ``tree``."""
+    path = [str(tree), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+
+
 def run_worker(spec: dict[str, Any], timeout: float, tree: Path = ROOT) -> dict[str, Any]:
     """Run one measurement in a fresh process importing ``opay_async`` from ``tree``."""
-    path = [str(tree), *filter(None, [os.environ.get("PYTHONPATH")])]
     process = subprocess.Popen(
         [sys.executable, str(HERE / "_worker.py"), json.dumps(spec)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(path)},
+        env=worker_env(tree),
         start_new_session=True,  # Ctrl-C reaches us; we stop the worker
     )
     try:

@@ -2,8 +2,9 @@
 
     python benchmarks/single_close.py [--n 3000] [--rounds 3]
 
-Both run against the same loopback server (answering at once), each in a fresh process,
-interleaved; the table shows the median CPU time per call of the client process.
+Both run against the same loopback server (answering at once), each in a fresh process
+that imports this checkout's ``opay_async``, interleaved; the table shows the median CPU
+time per call of the client process. Needs only httpx (the README's set-up is enough).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 import time
 
 from _contenders import KEY, MERCHANT, PATH, signed
-from _runner import loopback_server
+from _runner import loopback_server, worker_env
 
 WARM_UP = 300
 
@@ -74,6 +75,7 @@ def main() -> None:
                     capture_output=True,
                     text=True,
                     check=True,
+                    env=worker_env(),  # this checkout's opay_async
                 )
                 per_call[kind].append(float(done.stdout))
     raw_us = statistics.median(per_call["raw-httpx"])
