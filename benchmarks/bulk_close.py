@@ -1,9 +1,9 @@
-"""Bulk close benchmark: opay-async against raw httpx and raw aiohttp.
+r"""Bulk close benchmark: opay-async against raw httpx and raw aiohttp.
 
     python benchmarks/bulk_close.py                  # tables at C=100 and C=10, memory run
     python benchmarks/bulk_close.py --quick          # a smoke run (N=300, one round)
     python benchmarks/bulk_close.py --baseline HEAD~3 --skip-memory   # before / after
-    python benchmarks/bulk_close.py --markdown docs/_bench.md \\
+    python benchmarks/bulk_close.py --markdown docs/_bench.md \
         --chart docs/closes_per_second.png --chart-concurrency 10,25,50,100
 
 A loopback HTTP/1.1 keep-alive server (processes of its own, see ``_server.py``) answers

@@ -24,6 +24,7 @@ WARM_UP = 300
 
 
 async def raw(url: str, n: int) -> float:
+    """CPU seconds of ``n`` raw httpx POSTs of a signed close, one after another."""
     import httpx
 
     async with httpx.AsyncClient(timeout=30) as client:
@@ -42,6 +43,7 @@ async def raw(url: str, n: int) -> float:
 
 
 async def sdk(url: str, n: int) -> float:
+    """CPU seconds of ``n`` ``close_payment`` calls, one after another."""
     from opay_async import OPayClient
 
     async with OPayClient(MERCHANT, KEY, base_url=url) as opay:
@@ -55,6 +57,7 @@ async def sdk(url: str, n: int) -> float:
 
 
 def main() -> None:
+    """Run both in fresh processes, interleaved; print the table (or, as a worker, µs)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
