@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,7 +44,7 @@ def run(
     )
 
 
-def read_jsonl(path: Path) -> list[dict[str, object]]:
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
@@ -120,7 +121,8 @@ def test_missing_secret_is_a_usage_error_in_one_line() -> None:
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
-    assert "missing secret key" in result.stderr
+    assert "OPAY_SECRET_KEY" in result.stderr
+    assert "--secret-key-file" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -148,7 +150,7 @@ def test_close_many_csv_writes_one_line_per_row(tmp_path: Path) -> None:
     rows = EXAMPLE.read_text().strip().splitlines()[1:]
     records = read_jsonl(output)
     assert len(records) == len(rows)
-    assert sorted(r["row"] for r in records) == list(range(1, len(rows) + 1))  # type: ignore[type-var]
+    assert sorted(r["row"] for r in records) == list(range(1, len(rows) + 1))
     failed = [r for r in records if not r["ok"]]
     # The example's five bad rows fail validation; every other row is closed.
     assert len(failed) == 5

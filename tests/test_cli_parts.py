@@ -1,25 +1,40 @@
-"""The command's parts in process: reading rows, writing results, the tally."""
+"""The command's parts in process: reading rows, the thread feed, results, text, the tally."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import io
 import json
+import re
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 
 from opay_async import (
     CloseOutcome,
     CloseRequest,
+    OPayAPIError,
     OPayConnectionError,
     OPayHTTPError,
     OrderStatus,
     Payment,
     PaymentNotFoundError,
 )
-from opay_async._cli._input import count_rows, read_rows
-from opay_async._cli._output import already_closed, outcome_record, write_record
+from opay_async._cli._config import read_secret_key_file
+from opay_async._cli._exit import UsageError
+from opay_async._cli._feed import ThreadFeed
+from opay_async._cli._input import MAX_LINE_BYTES, InputError, open_source, rows_of
+from opay_async._cli._output import ResultsFile, already_closed, outcome_record
+from opay_async._cli._parser import build_parser, positive_number, whole_number
 from opay_async._cli._report import Tally
+from opay_async._cli._text import json_line, printable
 
 REQUEST = CloseRequest(reference="R-1", country="EG")
 
@@ -35,26 +50,187 @@ def failed(error: Exception) -> CloseOutcome:
     return CloseOutcome(request=REQUEST, payment=None, error=error, attempts=1)  # type: ignore[arg-type]
 
 
+def rows(data: bytes, *, country: bool = False) -> list[tuple[int, dict[str, str]]]:
+    return list(rows_of([data], name="in.csv", country=country))
+
+
+# -- reading rows ------------------------------------------------------------------------
+
+
 def test_csv_with_any_header_spelling_short_rows_and_blank_lines() -> None:
-    text = "\n\nReference , ORDERNO,country\nA1,,EG\n\n,211,NG\nA3\n"
-    assert list(read_rows(io.StringIO(text))) == [
-        {"reference": "A1", "order_no": "", "country": "EG"},
-        {"reference": "", "order_no": "211", "country": "NG"},
-        {"reference": "A3", "order_no": "", "country": ""},
+    text = b"\n\nReference , ORDERNO,country,note\nA1,,EG,x\n\n,211,NG\nA3\n,,\n"
+    assert rows(text) == [
+        (1, {"reference": "A1", "order_no": "", "country": "EG"}),
+        (2, {"reference": "", "order_no": "211", "country": "NG"}),
+        (3, {"reference": "A3", "order_no": "", "country": ""}),
     ]
 
 
 def test_plain_lists_and_empty_input() -> None:
-    assert list(read_rows(io.StringIO(" A1 \n\nA2"))) == [{"reference": "A1"}, {"reference": "A2"}]
-    assert list(read_rows(io.StringIO(""))) == []
-    assert list(read_rows(io.StringIO("\n\n"))) == []
+    assert rows(b" A1 \r\n\nA2", country=True) == [
+        (1, {"reference": "A1"}),
+        (2, {"reference": "A2"}),
+    ]
+    assert rows(b"") == []
+    assert rows(b"\n\r\n\n") == []
 
 
-def test_count_rows_reads_files_but_not_stdin(tmp_path: Path) -> None:
-    path = tmp_path / "rows.csv"
-    path.write_text("\ufeffreference\nA1\nA2\n", encoding="utf-8")
-    assert count_rows(str(path)) == 2
-    assert count_rows("-") is None
+def test_a_bom_is_dropped_and_quoted_fields_may_span_lines() -> None:
+    data = '\ufeffreference,country\n"A 1",EG\n'.encode()
+    assert rows(data) == [(1, {"reference": "A 1", "country": "EG"})]
+    with pytest.raises(InputError, match="line 2: an unprintable character"):
+        rows(b'reference,country\n"A\n1",EG\n')
+
+
+@given(st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=30))
+def test_rows_do_not_depend_on_how_the_bytes_arrive(cuts: list[int]) -> None:
+    data = (
+        "\ufeffreference,orderNo,country\r\nSHOP-é1,,EG\r\n\r\n,211,NG\r\nSHOP-3,,eg\r\n".encode()
+    )
+    parts, start = [], 0
+    for cut in cuts:
+        parts.append(data[start : start + cut])
+        start += cut
+    parts.append(data[start:])
+    assert list(rows_of(parts, name="x", country=False)) == rows(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            b"reference,reference\nA,B\n",
+            "in.csv line 1: the header names the reference column twice",
+        ),
+        (b"orderNo,order_no,country\n", "(orderNo and order_no are the same column)"),
+        (b"country\nEG\n", "neither reference nor orderNo"),
+        (b"reference\nA1\n", "no country column: pass --country"),
+        (b"A1\n", "a list of references"),
+        (b"reference,country\nA\xe9,EG\n", "line 2: not UTF-8 text (byte 0xe9 at byte 2"),
+        (b"reference,country\nA\x00,EG\n", "line 2: a NUL byte"),
+        (b"\xff\xfer\x00e\x00f\x00", "UTF-16"),
+        (b"reference,country\nA\x1b[2J,EG\n", r"an unprintable character (U+001B) in 'A\x1b[2J'"),
+        (b"reference,country\nA\xc2\xa0B,EG\n", "(U+00A0)"),
+        (b'reference,country\n"A,EG\n' + (b"x" * 60_000 + b"\n") * 3, "line 2: a field longer"),
+    ],
+)
+def test_inputs_refused_with_the_line(data: bytes, message: str) -> None:
+    with pytest.raises(InputError) as refused:
+        rows(data)
+    assert message in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_line_too_long_is_refused_before_it_is_read_whole() -> None:
+    pulled = 0
+
+    def endless() -> Iterator[bytes]:
+        nonlocal pulled
+        while True:
+            pulled += 1
+            yield b"A" * 4096
+
+    with pytest.raises(InputError, match=f"line 1 is longer than {MAX_LINE_BYTES} bytes"):
+        list(rows_of(endless(), name="in", country=True))
+    assert pulled * 4096 <= 2 * MAX_LINE_BYTES
+    with pytest.raises(InputError, match="line 2 is longer"):
+        rows(b"A1\n" + b"B" * MAX_LINE_BYTES + b"\n", country=True)
+    assert rows(b"A" * (MAX_LINE_BYTES - 1) + b"\n", country=True)[0][0] == 1
+
+
+def test_open_source(tmp_path: Path) -> None:
+    assert open_source("-").path is None
+    path = tmp_path / "f.csv"
+    path.write_text("A1\n")
+    assert open_source(str(path)).regular
+    with pytest.raises(UsageError, match="it is a directory"):
+        open_source(str(tmp_path))
+    with pytest.raises(UsageError, match="No such file"):
+        open_source(str(tmp_path / "none\x1b.csv"))
+
+
+# -- the thread feed -----------------------------------------------------------------------
+
+
+async def test_the_feed_hands_items_over_and_raises_the_producers_error() -> None:
+    def produce() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise InputError("line 3: bad")
+
+    seen: list[int] = []
+
+    async def take_all() -> None:
+        async for item in ThreadFeed(produce()).items():
+            seen.append(item)
+
+    with pytest.raises(InputError, match="line 3"):
+        await take_all()
+    assert seen == [1, 2]
+
+
+async def test_the_feed_holds_the_thread_back_at_the_window() -> None:
+    made = 0
+
+    def produce() -> Iterator[int]:
+        nonlocal made
+        for n in range(1000):
+            made += 1
+            yield n
+
+    feed = ThreadFeed(produce(), window=8)
+    items = feed.items()
+    assert await anext(items) == 0
+    await asyncio.sleep(0.2)
+    assert made <= 8 + 2  # the window, the one taken, the one waiting for room
+    await items.aclose()  # tells the thread to stop
+
+
+async def test_an_item_is_handed_over_at_once_while_the_producer_waits() -> None:
+    more = threading.Event()
+
+    def produce() -> Iterator[str]:
+        yield "first"
+        more.wait(10)  # a producer still writing
+        yield "second"
+
+    items = ThreadFeed(produce()).items()
+    started = time.monotonic()
+    assert await anext(items) == "first"
+    assert time.monotonic() - started < 1
+    more.set()
+    assert await anext(items) == "second"
+    await items.aclose()
+
+
+def test_a_closed_loop_ends_the_thread_quietly() -> None:
+    crashed: list[object] = []
+    threading.excepthook, previous = crashed.append, threading.excepthook
+    go, gone = threading.Event(), threading.Event()
+
+    def produce() -> Iterator[int]:
+        yield 0
+        go.wait(10)
+        try:
+            yield 1  # handed to a loop that is closed by now
+        finally:
+            gone.set()
+
+    async def take_one() -> int:
+        items = ThreadFeed(produce()).items()
+        return await anext(items)  # left suspended: the loop closes under the thread
+
+    try:
+        assert asyncio.run(take_one()) == 0
+        go.set()
+        assert gone.wait(10)
+        time.sleep(0.1)
+    finally:
+        threading.excepthook = previous
+    assert crashed == []
+
+
+# -- the results file ----------------------------------------------------------------------
 
 
 def test_records_name_the_error() -> None:
@@ -77,16 +253,87 @@ def test_records_name_the_error() -> None:
     assert broken["error_code"] == "OPayConnectionError"
 
 
-def test_already_closed_skips_what_is_not_a_closed_record(tmp_path: Path) -> None:
+def test_already_closed_counts_only_whole_lines(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
-    with path.open("w") as stream:
-        write_record(stream, {"reference": "A1", "order_no": "1", "order_status": "CLOSE"})
-        write_record(stream, {"reference": "A2", "order_no": None, "order_status": None})
-        write_record(stream, {"reference": None, "order_no": "3", "order_status": "CLOSE"})
-        stream.write("[1, 2]\n")
-        stream.write('{"reference": "A4", "order_st')  # a run killed mid-line
-    assert already_closed(str(path)) == ({"A1"}, {"1", "3"})
-    assert json.loads(path.read_text().splitlines()[0])["reference"] == "A1"
+    with path.open("wb") as stream:
+        for record in (
+            {"reference": "A1", "order_no": "1", "order_status": "CLOSE"},
+            {"reference": "A2", "order_no": None, "order_status": None},
+            {"reference": None, "order_no": "3", "order_status": "CLOSE"},
+        ):
+            stream.write(json_line(record))
+        stream.write(b"[1, 2]\n")
+        stream.write(b'{"reference": "' + b"L" * (2 << 20) + b'"}\n')  # too long to be ours
+        stream.write(b'{"reference": "A5", "order_status": "CLOSE"}')  # torn: no newline
+    seen = already_closed(str(path))
+    assert (seen.references, seen.order_numbers) == ({"A1"}, {"1", "3"})
+    assert (seen.records, seen.torn) == (3, True)
+    assert seen.has({"reference": "A1"})
+    assert not seen.has({"reference": "A5"})
+    assert seen.has({"reference": "", "order_no": "3"})
+    assert not seen.has({"reference": "", "order_no": ""})
+
+
+def test_results_file_resume_appends_on_a_fresh_line(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(b'{"row":1,"reference":"A1","order_status":"CLOSE"}\n{"row":2,"ref')
+    results = ResultsFile.open(str(path), resume=True, force=False, input_path=None)
+    try:
+        assert results.closed.references == {"A1"}
+        results.write({"row": 2, "reference": "A2"})
+    finally:
+        results.close()
+    assert path.read_bytes().split(b"\n")[1:] == [
+        b'{"row":2,"ref',
+        b'{"row":2,"reference":"A2"}',
+        b"",
+    ]
+
+
+def test_results_file_refusals(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    path.write_text("")
+    with pytest.raises(UsageError, match="exists: pass --resume"):
+        ResultsFile.open(str(path), resume=False, force=False, input_path=None)
+    with pytest.raises(UsageError, match="--resume needs --output FILE"):
+        ResultsFile.open("-", resume=True, force=False, input_path=None)
+    with pytest.raises(UsageError, match="is a directory"):
+        ResultsFile.open(str(tmp_path), resume=False, force=True, input_path=None)
+    with pytest.raises(UsageError, match="is the input file"):
+        ResultsFile.open(str(path), resume=False, force=True, input_path=str(path))
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_failed_write_is_a_usage_error() -> None:
+    results = ResultsFile.open("/dev/full", resume=False, force=False, input_path=None)
+    try:
+        with pytest.raises(UsageError, match="cannot write to /dev/full: No space left"):
+            results.write({"row": 1})
+    finally:
+        results.close()
+
+
+# -- text ------------------------------------------------------------------------------------
+
+
+@given(st.dictionaries(st.sampled_from(["reference", "error", "code"]), st.text()))
+def test_json_lines_are_one_printable_line_that_reads_back(record: dict[str, str]) -> None:
+    line = json_line(record)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    text = line.decode()
+    assert text[:-1].isprintable()
+    assert len(text.splitlines()) == 1
+    assert json.loads(text) == record
+
+
+@given(st.text())
+def test_printable_text_is_printable(text: str) -> None:
+    shown = printable(text, limit=50)
+    assert shown.isprintable()
+    assert len(shown) <= 50
+
+
+# -- the tally -------------------------------------------------------------------------------
 
 
 def test_tally_counts_and_summarises() -> None:
@@ -112,9 +359,67 @@ def test_tally_counts_and_summarises() -> None:
         assert text in shown
 
 
-def test_tally_draws_a_progress_bar_on_a_terminal() -> None:
+def test_the_summary_shows_hostile_codes_escaped_and_not_as_markup() -> None:
+    console = Console(file=io.StringIO(), width=120, force_terminal=True)
+    tally = Tally(console, total=None, bar=False)
+    tally.add(failed(OPayAPIError("\x1b]0;pwned\x07[bold red]X", "m")))
+    for n in range(30):
+        tally.add(failed(OPayAPIError(f"{n:05d}", "m")))
+    console.print(tally.summary())
+    shown = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "\\x1b]0;pwned\\x07[bold red]X" in shown
+    assert "\x07" not in shown
+    assert "other" in shown  # 31 codes: the most common listed, the rest summed
+
+
+def test_the_bar_is_drawn_only_when_asked_and_ends_on_the_final_counts() -> None:
     console = Console(file=io.StringIO(), force_terminal=True, width=120)
-    with Tally(console, total=1) as tally:
+    with Tally(console, total=None) as tally:
+        tally.skip()
         tally.add(closed())
-    assert "closed" in console.file.getvalue()  # type: ignore[attr-defined]
-    assert tally.all_closed
+        tally.add(failed(OPayConnectionError("refused")))
+    drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", console.file.getvalue())  # type: ignore[attr-defined]
+    frames = drawn.split("\r")
+    assert "3/3" in frames[-1]
+    assert "closed 1" in frames[-1]
+    assert "failed 1" in frames[-1]
+    quiet = Console(file=io.StringIO(), force_terminal=True, width=120)
+    with Tally(quiet, total=2, bar=False) as tally:
+        tally.add(closed())
+    assert quiet.file.getvalue() == ""  # type: ignore[attr-defined]
+
+
+# -- settings --------------------------------------------------------------------------------
+
+
+def test_number_options() -> None:
+    assert whole_number(1, 10)(" 7 ") == 7
+    assert positive_number(10)("1e-3") == 0.001
+    for bad in ("0", "11", "x", "1.0", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            whole_number(1, 10)(bad)
+    for bad in ("0", "-1", "nan", "inf", "1e999", "11", "x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            positive_number(10)(bad)
+
+
+def test_parser_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["close-many", "f", "--concurrency", "0\x1b[2J"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "\x1b" not in err
+    assert "argument --concurrency: must be a whole number from 1 to 1000" in err
+
+
+def test_read_secret_key_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_bytes(b"OPAYPRV_parts_key_1\r\n")
+    key = read_secret_key_file(str(key_file))
+    assert key.reveal() == "OPAYPRV_parts_key_1"
+    key_file.write_bytes(b"OPAYPRV_parts_key_1\xff")
+    with pytest.raises(UsageError, match="not UTF-8 text") as refused:
+        read_secret_key_file(str(key_file))
+    assert "parts_key" not in str(refused.value)
+    assert refused.value.__suppress_context__

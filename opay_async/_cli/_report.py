@@ -1,10 +1,16 @@
-"""What ``close-many`` shows a person: a live progress bar and a summary, on stderr."""
+"""What ``close-many`` shows a person: a live progress bar and a summary, on stderr.
+
+The bar is drawn only where nothing else is written: on a terminal, when the results do
+not go to that terminal too (``close-many`` decides, see ``Tally``). Its last frame shows
+the final counts. Text that comes from the input or from OPay (error codes, order
+statuses) is shown with its control characters escaped and is never read as markup.
+"""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from rich.console import Console
 from rich.progress import (
@@ -17,17 +23,39 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
+
+from ._text import printable
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from .._outcome import CloseOutcome
+    from .. import CloseOutcome
 
 __all__ = ["Tally"]
 
 
+#: Distinct error codes (or order statuses) listed in the summary; the rest are summed.
+SHOWN_CODES: Final = 12
+
+
+def _most_common(counts: Counter[str]) -> list[tuple[str, int]]:
+    """The most common entries, made printable; the rest summed as ``other``."""
+    shown = [(printable(key, limit=40), count) for key, count in counts.most_common(SHOWN_CODES)]
+    rest = sum(counts.values()) - sum(count for _, count in shown)
+    if rest:
+        shown.append((f"{len(counts) - SHOWN_CODES} other", rest))
+    return shown
+
+
 class Tally:
-    """Counts outcomes as they come and draws the progress bar (when stderr is a terminal).
+    """Counts outcomes as they come and draws the progress bar.
+
+    Args:
+        console: Where the bar and the summary go.
+        total: Rows in the input, when known.
+        bar: Whether to draw a progress bar (only on a terminal that nothing else
+            writes to while it runs).
 
     Attributes:
         done: Outcomes seen.
@@ -35,18 +63,20 @@ class Tally:
         failed: Outcomes with an error.
         retries: Attempts beyond the first, summed.
         skipped: Rows skipped by ``--resume``.
+        interrupted: Whether the run was stopped before the end of its input.
     """
 
-    def __init__(self, console: Console, total: int | None) -> None:
+    def __init__(self, console: Console, total: int | None, *, bar: bool = True) -> None:
         self.console = console
         self.total = total
         self.done = self.closed = self.failed = self.retries = self.skipped = 0
+        self.interrupted = False
         self.not_closed: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.started = time.perf_counter()
         self._progress: Progress | None = None
         self._task: TaskID | None = None
-        if console.is_terminal:
+        if bar and console.is_terminal:
             self._progress = Progress(
                 TextColumn("[bold]closing"),
                 BarColumn(),
@@ -76,7 +106,8 @@ class Tally:
         traceback: TracebackType | None,
     ) -> None:
         if self._progress is not None:
-            self._progress.stop()
+            self._draw(final=True)
+            self._progress.stop()  # draws the last frame, with the final counts
 
     @property
     def elapsed(self) -> float:
@@ -89,28 +120,44 @@ class Tally:
         self.retries += max(0, outcome.attempts - 1)
         if outcome.error is not None:
             self.failed += 1
-            self.errors[getattr(outcome.error, "code", type(outcome.error).__name__)] += 1
+            self.errors[str(getattr(outcome.error, "code", type(outcome.error).__name__))] += 1
         elif outcome.payment is not None and outcome.payment.is_closed:
             self.closed += 1
         elif outcome.payment is not None:
             self.not_closed[outcome.payment.raw_order_status] += 1
-        if self._progress is not None and self._task is not None:
-            self._progress.update(
-                self._task,
-                advance=1,
-                closed=self.closed,
-                failed=self.failed,
-                retries=self.retries,
-                rate=self.done / max(self.elapsed, 1e-9),
-            )
+        self._draw()
+
+    def skip(self) -> None:
+        """Count a row skipped by ``--resume`` (it moves the bar too)."""
+        self.skipped += 1
+        self._draw()
+
+    def _draw(self, *, final: bool = False) -> None:
+        if self._progress is None or self._task is None:
+            return
+        done = self.done + self.skipped
+        total = self.total
+        if final and total is None and not self.interrupted:
+            total = done  # the input ended: the bar shows it complete
+        self._progress.update(
+            self._task,
+            completed=done,
+            total=total,
+            closed=self.closed,
+            failed=self.failed,
+            retries=self.retries,
+            rate=self.done / max(self.elapsed, 1e-9),
+        )
 
     @property
     def all_closed(self) -> bool:
         """Whether every outcome was a closed payment."""
         return self.closed == self.done
 
-    def summary(self, *, interrupted: bool = False) -> Table:
-        """A table of what happened."""
+    def summary(self, *, interrupted: bool | None = None) -> Table:
+        """A table of what happened (``interrupted`` defaults to the attribute)."""
+        if interrupted is None:
+            interrupted = self.interrupted
         title = "close-many interrupted" if interrupted else "close-many summary"
         table = Table(title=title, show_header=False, title_justify="left")
         table.add_column("what")
@@ -119,11 +166,11 @@ class Tally:
         if self.skipped:
             table.add_row("skipped (closed in an earlier run)", str(self.skipped))
         table.add_row("closed", str(self.closed))
-        for status, count in sorted(self.not_closed.items()):
-            table.add_row(f"answered {status} (not closed)", str(count))
+        for status, count in _most_common(self.not_closed):
+            table.add_row(Text(f"answered {status} (not closed)"), str(count))
         table.add_row("failed", str(self.failed))
-        for code, count in self.errors.most_common():
-            table.add_row(f"  {code}", str(count))
+        for code, count in _most_common(self.errors):
+            table.add_row(Text(f"  {code}"), str(count))
         table.add_row("retries", str(self.retries))
         elapsed = self.elapsed
         table.add_row("time", f"{elapsed:.2f} s")

@@ -1,0 +1,150 @@
+"""``opay-async close-many``: close every payment an input lists, writing one record per row.
+
+The order of the checks is the promise: the configuration, then the whole input (a
+regular file is read once to count and check every row), then the results file: a
+problem with any of them ends the command with one line (exit 2) before anything is
+sent or any file is truncated. Standard input and pipes cannot be read twice: a bad line
+there stops the reading, the rows before it are finished and written, and the command
+ends with the line's problem (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from .. import OPayValidationError
+from ._config import build_client
+from ._exit import EXIT_INTERRUPTED, EXIT_NOT_ALL_CLOSED, EXIT_OK, UsageError
+from ._feed import ThreadFeed
+from ._input import InputError, Row, Source, chunks, open_source, rows_of
+from ._output import ResultsFile, outcome_record
+from ._report import Tally
+
+if TYPE_CHECKING:
+    from .. import CloseOutcome, OPayClient
+
+__all__ = ["close_many"]
+
+
+class _Run:
+    """One run: rows in, records out, and how it ended."""
+
+    def __init__(self, source: Source, results: ResultsFile, tally: Tally, country: bool) -> None:
+        self.source = source
+        self.results = results
+        self.tally = tally
+        self.country = country
+        self.numbers: dict[int, int] = {}  # bulk index -> input row, for rows in flight
+        self.input_error: InputError | None = None
+        self.output_error: UsageError | None = None
+        self.interrupted = False
+
+    async def rows(self) -> AsyncGenerator[dict[str, str], None]:
+        """The rows to close, in input order, read in a thread.
+
+        Rows ``--resume`` finds closed are counted and skipped. A bad line stops the
+        input there (the rows before it are finished) and is kept in ``input_error``.
+        """
+        rows = rows_of(chunks(self.source), name=self.source.name, country=self.country)
+        feed: ThreadFeed[Row] = ThreadFeed(rows)
+        index = 0
+        try:
+            async with contextlib.aclosing(feed.items()) as items:
+                async for number, row in items:
+                    if self.results.closed.has(row):
+                        self.tally.skip()
+                        continue
+                    self.numbers[index] = number
+                    index += 1
+                    yield row
+        except InputError as error:
+            self.input_error = error
+
+    async def close_all(self, client: OPayClient, args: argparse.Namespace) -> None:
+        """Close every row with ``client``, writing each record as its outcome comes."""
+        outcomes = client.iter_close_many(
+            self.rows(), country=args.country, concurrency=args.concurrency, rate_limit=args.rate
+        )
+        try:
+            async with client:
+                try:
+                    await self._write_all(outcomes)
+                finally:  # cancels the requests in flight when the run stops early
+                    await _aclose(outcomes)
+        except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this task
+            self.interrupted = self.tally.interrupted = True
+        except UsageError as error:  # the results cannot be written: stop sending
+            self.output_error = error
+
+    async def _write_all(self, outcomes: AsyncIterator[CloseOutcome]) -> None:
+        async for outcome in outcomes:
+            self.results.write(outcome_record(outcome, self.numbers.pop(outcome.index)))
+            self.tally.add(outcome)
+
+
+async def _aclose(iterator: object) -> None:
+    """Close an async generator (``iter_close_many`` returns one)."""
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()
+
+
+def _counted(source: Source, country: bool) -> int | None:
+    """Rows in a regular file, every one checked; ``None`` for a stream."""
+    if not source.regular:
+        return None
+    return sum(1 for _ in rows_of(chunks(source), name=source.name, country=country))
+
+
+def close_many(args: argparse.Namespace) -> int:
+    """Close every payment the input lists; write one record per row.
+
+    Returns:
+        0 if every row was closed, 1 if some were not, 130 if interrupted.
+
+    Raises:
+        UsageError: Bad configuration, input or output (one line; exit code 2).
+    """
+    source = open_source(args.file)
+    country = args.country is not None
+    client = build_client(args)
+    try:
+        total = _counted(source, country)
+        results = ResultsFile.open(
+            args.output, resume=args.resume, force=args.force, input_path=source.path
+        )
+    except BaseException:
+        asyncio.run(client.aclose())
+        raise
+    console = Console(stderr=True)
+    bar = not (results.is_terminal or args.verbose)  # nothing else writes where it draws
+    tally = Tally(console, total, bar=bar)
+    run = _Run(source, results, tally, country)
+    try:
+        with tally:
+            asyncio.run(run.close_all(client, args))
+    except OPayValidationError as error:  # --country is bad: nothing was sent
+        raise UsageError(str(error)) from None
+    finally:
+        results.close()
+    console.print(tally.summary())
+    if run.output_error is not None:
+        hint = "; run again with --resume once that is fixed" if results.owned else ""
+        raise UsageError(f"{run.output_error} (after {results.written} records){hint}")
+    if run.input_error is not None:
+        raise run.input_error
+    if run.interrupted:
+        console.print(
+            f"interrupted: {results.written} rows written to {results.name}; "
+            "run again with --resume to continue",
+            markup=False,
+            highlight=False,
+        )
+        return EXIT_INTERRUPTED
+    return EXIT_OK if tally.all_closed else EXIT_NOT_ALL_CLOSED

@@ -1,0 +1,34 @@
+"""The command's exit codes and the error that ends it with a one-line message."""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_NOT_ALL_CLOSED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "UsageError",
+]
+
+#: Every payment asked for was closed.
+EXIT_OK: Final = 0
+#: Some payments were not closed (the results say which and why).
+EXIT_NOT_ALL_CLOSED: Final = 1
+#: A usage or configuration error, or input or output that cannot be used: one line.
+EXIT_USAGE: Final = 2
+#: Stopped by Ctrl-C (SIGINT); what was written stays valid.
+EXIT_INTERRUPTED: Final = 130
+
+
+class UsageError(Exception):
+    """Ends the command with exit code 2 and this message on one line, no traceback.
+
+    Raised for a bad command line or configuration, and for input or output the
+    command cannot use (an unreadable file, a line that is not UTF-8, a full disk).
+
+    Examples:
+        >>> str(UsageError("--output out/: is a directory"))
+        '--output out/: is a directory'
+    """

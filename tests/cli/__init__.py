@@ -1,0 +1,1 @@
+"""The ``opay-async`` command driven as an operator (or an attacker) would: as a subprocess."""
