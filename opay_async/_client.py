@@ -9,31 +9,36 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator
 from types import TracebackType
-from typing import Final, Unpack
+from typing import Unpack
 
+import attrs
 import httpx
 
 from ._auth import OPaySignatureAuth
-from ._budget import RetryBudget, TokenBucket
+from ._budget import RetryBudget
 from ._bulk import CloseInput, ProgressCallback, close_many, iter_close_many
-from ._connections import Backend, own_http_client
+from ._connections import Backend
 from ._environment import Environment, Router, check_base_url, check_environment
-from ._errors import OPayError, OPayValidationError
+from ._errors import OPayError
 from ._outcome import CloseOutcome
 from ._payment import Payment
 from ._request import CloseRequest
 from ._retry import RetryPolicy
 from ._secret import SecretKey
-from ._sending import HEADERS, Sender
-from ._settings import ClientOptions, check_instance, check_merchant_id, environment_options
+from ._sending import Sender
+from ._settings import (
+    DEFAULT_TIMEOUT,
+    ClientOptions,
+    check_instance,
+    check_merchant_id,
+    environment_options,
+    make_sender,
+)
 from ._validation import number
 
 __all__ = ["OPayClient"]
 
 logging.getLogger("opay_async").addHandler(logging.NullHandler())  # output is the app's
-
-#: Seconds one attempt (connect, send, answer) may take in all.
-DEFAULT_TIMEOUT: Final = 30.0
 
 
 class OPayClient:
@@ -46,29 +51,27 @@ class OPayClient:
 
     Args:
         merchant_id: OPay merchant id (sent as the ``MerchantId`` header).
-        secret_key: The merchant's secret key (``OPAYPRV...``), used to sign bodies: a
-            ``str`` or a [`SecretKey`][opay_async.SecretKey]. Surrounding whitespace is
-            stripped.
+        secret_key: The merchant's secret key (``OPAYPRV...``), a ``str`` or a
+            [`SecretKey`][opay_async.SecretKey]; surrounding whitespace is stripped.
         environment: ``"sandbox"`` or ``"production"``; picks OPay's hosts, per country.
-        base_url: Send every request to this host instead (a simulator, a gateway).
-            Must be ``https://`` unless its host is loopback; surrounding whitespace is
-            stripped.
+        base_url: Send every request to this host instead (a simulator, a gateway):
+            ``https://``, or ``http://`` on a loopback host; whitespace around is stripped.
         timeout: Seconds one attempt may take in all (connecting alone: 5 s at most).
         retry: The retry policy; ``None`` for the default ``RetryPolicy()``.
         retry_budget: The client-wide retry budget; ``None`` turns it off.
-        http_client: An ``httpx.AsyncClient`` of yours to send through. It stays
-            yours: the client never closes it, and its settings (TLS, proxies,
-            limits) are used as they are.
+        http_client: An ``httpx.AsyncClient`` of yours to send through, with its settings
+            (TLS, proxies, limits). It stays yours: the client never closes it.
         transport: An ``httpx`` transport for the client's own ``httpx.AsyncClient``
-            (e.g. ``FakeOPay().transport`` or ``httpx.MockTransport``); the client
-            closes it with itself.
+            (e.g. ``FakeOPay().transport``), closed with the client.
         backend: ``"httpx"`` (default) or ``"aiohttp"`` (needs ``opay-async[aiohttp]``)
-            for the client's own connection pool. Ignored with ``http_client`` or
-            ``transport``.
+            for the client's own pool (not with ``http_client`` or ``transport``).
         max_connections: Connections the client's own pool may open.
-        trust_env: Let the client's own pool read ``HTTPS_PROXY`` / ``HTTP_PROXY`` /
-            ``ALL_PROXY`` / ``NO_PROXY`` and ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` from the
-            environment, as httpx does. Ignored with ``http_client`` or ``transport``.
+        trust_env: Let the client's own pool read ``HTTPS_PROXY``, ``HTTP_PROXY``,
+            ``ALL_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``, as httpx does.
+        rate_limit: Request attempts started per second at most, across every call of
+            this client (single closes, every bulk run, retries included) and of the
+            clients [`with_options`][opay_async.OPayClient.with_options] derives from
+            it: OPay limits a merchant, not a call. ``None`` for no limit.
 
     Raises:
         OPayValidationError: A bad argument; nothing has been sent.
@@ -96,39 +99,30 @@ class OPayClient:
         backend: Backend = "httpx",
         max_connections: int = 100,
         trust_env: bool = True,
+        rate_limit: float | None = None,
     ) -> None:
         secret_key = SecretKey(secret_key)  # first: no frame of ours shows the key from here on
         self._merchant_id = check_merchant_id(merchant_id)
-        auth = OPaySignatureAuth(self._merchant_id, secret_key.check())
         self._router = Router(
             check_environment(environment),
             None if base_url is None else check_base_url(base_url),
         )
-        timeout = number("timeout", timeout, above=0)
-        retry = check_instance("retry", retry, RetryPolicy) or RetryPolicy()
-        budget = check_instance("retry_budget", retry_budget, RetryBudget)
-        max_connections = number("max_connections", max_connections, integer=True, at_least=1)
-        if http_client is not None and transport is not None:
-            raise OPayValidationError("transport", "give http_client or transport, not both")
         self._owns_http = http_client is None
-        if http_client is None:
-            http_client = own_http_client(
-                backend=backend,
-                max_connections=max_connections,
-                trust_env=trust_env,
-                transport=transport,
-                headers=HEADERS,
-            )
-        self._sender = Sender(
-            http=http_client,
-            headers=None if self._owns_http else HEADERS,
-            auth=auth,
-            url_for=self._router,
-            timeout=float(timeout),
+        self._sender = make_sender(
+            OPaySignatureAuth(self._merchant_id, secret_key.check()),
+            self._router,
+            timeout=timeout,
             retry=retry,
-            bucket=None if budget is None else TokenBucket(budget),
+            retry_budget=retry_budget,
+            http_client=http_client,
+            transport=transport,
+            backend=backend,
+            max_connections=max_connections,
+            trust_env=trust_env,
+            rate_limit=rate_limit,
         )
         self._closed = False
+        self._origin: OPayClient | None = None  # the client with_options derived this from
 
     @classmethod
     def from_env(cls, **overrides: Unpack[ClientOptions]) -> OPayClient:
@@ -152,8 +146,6 @@ class OPayClient:
             overrides["secret_key"] = SecretKey(overrides["secret_key"])
         return cls(**environment_options(overrides))  # pyright: ignore[reportCallIssue]
 
-    # -- lifecycle -------------------------------------------------------------------
-
     async def __aenter__(self) -> OPayClient:
         return self
 
@@ -165,10 +157,49 @@ class OPayClient:
     ) -> None:
         await self.aclose()
 
+    def with_options(
+        self, *, timeout: float | None = None, retry: RetryPolicy | None = None
+    ) -> OPayClient:
+        """A client sending with other settings, sharing this one's connections and limits.
+
+        The new client uses this client's connection pool, retry budget and client-wide
+        rate limit, so its calls count against the same limits; only how it sends
+        differs. Closing it does not close the pool (closing this client does, for both).
+
+        Args:
+            timeout: Seconds one attempt may take; this client's by default.
+            retry: The retry policy; this client's by default.
+
+        Raises:
+            OPayValidationError: A bad argument.
+            OPayError: This client is closed.
+
+        Examples:
+            ```python
+            opay = OPayClient.from_env(rate_limit=50)
+            # A request handler: answer fast, never wait for a retry.
+            interactive = opay.with_options(timeout=2.0, retry=RetryPolicy.none())
+            # The nightly job: patient retries, the same 50 attempts/s for both.
+            nightly = opay.with_options(retry=RetryPolicy(attempts=8, timeout=600))
+            ```
+        """
+        sender = self._sender_if_open()
+        if timeout is not None:
+            sender = attrs.evolve(sender, timeout=float(number("timeout", timeout, above=0)))
+        if retry is not None:
+            policy = check_instance("retry", retry, RetryPolicy) or sender.retry
+            sender = attrs.evolve(sender, retry=policy)
+        derived = object.__new__(OPayClient)  # nothing to build: everything is shared
+        derived.__dict__.update(vars(self), _sender=sender, _owns_http=False, _closed=False)
+        derived._origin = self._origin or self
+        return derived
+
     async def aclose(self) -> None:
         """Close the client's own connection pool; a borrowed ``http_client`` stays open.
 
-        A closed client raises [`OPayError`][opay_async.OPayError] when it is used.
+        A client made by [`with_options`][opay_async.OPayClient.with_options] closes
+        nothing but itself. A closed client raises
+        [`OPayError`][opay_async.OPayError] when it is used.
         """
         self._closed = True
         if self._owns_http:
@@ -202,14 +233,14 @@ class OPayClient:
         return f"OPayClient(merchant_id={getattr(self, '_merchant_id', None)!r}{where})"
 
     def _sender_if_open(self) -> Sender:
-        """The sender, or an ``OPayError`` when this client (or its ``http_client``) is closed."""
+        """The sender, or an ``OPayError`` when this client (or what it sends with) is closed."""
         if self._closed:
             raise OPayError("the OPayClient is closed")
+        if self._origin is not None and self._origin.is_closed:
+            raise OPayError("the OPayClient this one was derived from (with_options) is closed")
         if self._sender.http.is_closed:
             raise OPayError("the http_client given to this OPayClient is closed")
         return self._sender
-
-    # -- closing payments ------------------------------------------------------------
 
     def url_for(self, country: str) -> str:
         """The full URL a close for ``country`` is sent to.

@@ -18,28 +18,44 @@ def check_rate(rate: object) -> float | None:
 class RateLimiter:
     """Lets callers start at most ``rate`` attempts per second, evenly spaced.
 
-    Each call to :meth:`acquire` reserves the next free slot (``1 / rate`` seconds
-    after the previous one) and sleeps until it. Reserving is synchronous, so any
-    number of tasks may share one limiter; there is no burst above the rate.
+    Each call to [`acquire`][opay_async._rate.RateLimiter.acquire] reserves the next
+    free slot (``1 / rate`` seconds after the previous one) and sleeps until it.
+    Reserving is synchronous, so any number of tasks may share one limiter, and there is
+    no burst above the rate: in any second, at most ``rate`` attempts start (one more
+    when the second begins exactly on a slot).
 
-    Example:
+    Hand-written rather than taken from a library such as aiolimiter: a leaky bucket
+    lets a burst of ``rate`` attempts start at the same instant, which a server counting
+    over sub-second windows sees as far above the rate; and this one reads the SDK's
+    clock (virtual in tests) instead of the event loop's.
+
+    Args:
+        rate: Attempts per second.
+        clock: The clock to read and sleep on; the one in force at each call by default.
+
+    Examples:
         ```python
         limiter = RateLimiter(50)  # 50 attempts per second
         await limiter.acquire()
         ```
     """
 
-    __slots__ = ("_clock", "_interval", "_next")
+    __slots__ = ("_clock", "_interval", "_next", "rate")
 
     def __init__(self, rate: float, *, clock: Clock | None = None) -> None:
+        self.rate = rate
         self._interval = 1.0 / rate
-        self._clock = clock or current_clock()
+        self._clock = clock
         self._next = -math.inf
 
     async def acquire(self) -> None:
         """Wait for this caller's slot."""
-        now = self._clock.now()
+        clock = self._clock or current_clock()
+        now = clock.now()
         slot = max(now, self._next)
         self._next = slot + self._interval
         if slot > now:
-            await self._clock.sleep(slot - now)
+            await clock.sleep(slot - now)
+
+    def __repr__(self) -> str:
+        return f"RateLimiter(rate={getattr(self, 'rate', None)!r})"

@@ -1,26 +1,42 @@
-"""The client's settings: checks of its arguments, and the options the environment gives.
+"""The client's settings: their checks, the sender they make, and what the environment gives.
 
-``OPayClient`` checks each argument here before anything is built or sent, and
-``OPayClient.from_env`` takes its options from :func:`environment_options`.
+``OPayClient`` checks each argument here before anything is built or sent
+(:func:`make_sender`), and ``OPayClient.from_env`` takes its options from
+:func:`environment_options`.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TypedDict, TypeVar
+from collections.abc import Callable
+from typing import Final, TypedDict, TypeVar
 
 import httpx
 
-from ._budget import RetryBudget
-from ._connections import Backend
+from ._auth import OPaySignatureAuth
+from ._budget import RetryBudget, TokenBucket
+from ._connections import Backend, own_http_client
 from ._environment import Environment, check_environment
 from ._errors import OPayValidationError
+from ._rate import RateLimiter, check_rate
 from ._retry import RetryPolicy
 from ._secret import SecretKey
+from ._sending import HEADERS, Sender
+from ._validation import number
 
-__all__ = ["ClientOptions", "check_instance", "check_merchant_id", "environment_options"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "ClientOptions",
+    "check_instance",
+    "check_merchant_id",
+    "environment_options",
+    "make_sender",
+]
 
 _T = TypeVar("_T")
+
+#: Seconds one attempt (connect, send, answer) may take in all.
+DEFAULT_TIMEOUT: Final = 30.0
 
 
 class ClientOptions(TypedDict, total=False):
@@ -38,6 +54,7 @@ class ClientOptions(TypedDict, total=False):
     backend: Backend
     max_connections: int
     trust_env: bool
+    rate_limit: float | None
 
 
 def check_merchant_id(value: object) -> str:
@@ -57,6 +74,53 @@ def check_instance(field: str, value: object, kind: type[_T]) -> _T | None:
     if value is None or isinstance(value, kind):
         return value
     raise OPayValidationError(field, f"must be a {kind.__name__} or None, got {value!r}")
+
+
+def make_sender(
+    auth: OPaySignatureAuth,
+    url_for: Callable[[str], httpx.URL],
+    *,
+    timeout: object,
+    retry: object,
+    retry_budget: object,
+    http_client: httpx.AsyncClient | None,
+    transport: httpx.AsyncBaseTransport | None,
+    backend: object,
+    max_connections: object,
+    trust_env: bool,
+    rate_limit: object,
+) -> Sender:
+    """Check the client's settings and build its :class:`Sender` (and its own pool).
+
+    Raises:
+        OPayValidationError: A bad setting; nothing is built.
+    """
+    seconds = number("timeout", timeout, above=0)
+    policy = check_instance("retry", retry, RetryPolicy) or RetryPolicy()
+    budget = check_instance("retry_budget", retry_budget, RetryBudget)
+    connections = number("max_connections", max_connections, integer=True, at_least=1)
+    rate = check_rate(rate_limit)
+    if http_client is not None and transport is not None:
+        raise OPayValidationError("transport", "give http_client or transport, not both")
+    owned = http_client is None
+    if http_client is None:
+        http_client = own_http_client(
+            backend=backend,
+            max_connections=connections,
+            trust_env=trust_env,
+            transport=transport,
+            headers=HEADERS,
+        )
+    return Sender(
+        http=http_client,
+        headers=None if owned else HEADERS,  # an owned pool carries them already
+        auth=auth,
+        url_for=url_for,
+        timeout=float(seconds),
+        retry=policy,
+        bucket=None if budget is None else TokenBucket(budget),
+        limiter=None if rate is None else RateLimiter(rate),
+    )
 
 
 def _variable(name: str) -> str | None:
