@@ -35,8 +35,9 @@ COMPARISONS: Final = (
 )
 BASELINE_NOTE: Final = (
     "The vs-baseline targets compare the two trees within one interleaved run. Run-to-run"
-    " noise is a few percent (see the range over rounds): a FAIL whose range spans 1.00x"
-    " may be noise, so rerun with more `--rounds` before calling it a regression, or a win."
+    " noise is a few percent on a quiet machine and much more on a busy one (see the range"
+    " over rounds): a FAIL whose range spans 1.00x may be noise, so rerun with more"
+    " `--rounds` before calling it a regression, or a win."
 )
 
 
