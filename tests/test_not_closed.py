@@ -15,6 +15,7 @@ import pytest
 from opay_async import (
     CloseOutcome,
     CloseRequest,
+    InvalidRequestError,
     OPayClient,
     OrderStatus,
     PaymentAlreadyPaidError,
@@ -23,6 +24,7 @@ from opay_async import (
     RetryPolicy,
 )
 from opay_async._clock import VirtualClock
+from opay_async.testing import FakeOPay
 from tests.helpers import MERCHANT_ID, SECRET_KEY
 
 STATES = {"CLOSED": "CLOSE", "PAID": "SUCCESS", "PENDING": "PENDING", "NEW": "INITIAL"}
@@ -137,3 +139,23 @@ async def test_records_are_json_and_say_what_to_do() -> None:
     assert (missing["error_code"], missing["order_status"]) == ("02006", None)
     assert isinstance(outcomes[2].error, PaymentNotFoundError)
     assert CloseOutcome.to_record(outcomes[2]) == missing
+
+
+@pytest.mark.parametrize(
+    ("paid_answer", "error_type"),
+    [("status", PaymentAlreadyPaidError), ("error", InvalidRequestError)],
+    ids=["00000 with SUCCESS", "02001"],
+)
+async def test_a_paid_payment_is_never_ok_whichever_way_opay_answers(
+    paid_answer: str, error_type: type[Exception]
+) -> None:
+    fake = FakeOPay(paid_answer=paid_answer)  # type: ignore[arg-type]
+    fake.add_payment(reference="OPEN-1", country="EG")
+    fake.add_payment(reference="PAID-1", country="EG", status=OrderStatus.SUCCESS)
+    async with fake.client() as opay:
+        outcomes = await opay.close_many(["OPEN-1", "PAID-1", "GONE-1"], country="EG")
+    assert [outcome.ok for outcome in outcomes] == [True, False, False]
+    assert isinstance(outcomes[1].error, error_type)
+    assert not outcomes[1].error.retryable
+    assert fake.payment(reference="PAID-1").order_status is OrderStatus.SUCCESS  # untouched
+    assert fake.payment(reference="OPEN-1").order_status is OrderStatus.CLOSE
