@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 
 import httpx
@@ -281,10 +282,17 @@ async def test_latency_fixed_and_random() -> None:
     started = time.perf_counter()
     await raw_post(fake, BODY)
     assert time.perf_counter() - started >= 0.009
-    fake.set_latency(0.0, 0.004)
-    assert fake.latency == 0.002
+    fake.set_latency(0.0, 0.02)
+    assert fake.latency == 0.01
+    assert fake.latency_range == (0.0, 0.02)
+    # The draws come from a generator seeded with 0: these waits, in this order.
+    seeded = random.Random(0)
+    draws = [seeded.uniform(0.0, 0.02) for _ in range(5)]
+    started = time.perf_counter()
     for _ in range(5):
         await raw_post(fake, BODY)
+    elapsed = time.perf_counter() - started
+    assert sum(draws) * 0.95 <= elapsed < sum(draws) + 1.0
     fake.set_latency(0)
     assert fake.latency == 0.0
     with pytest.raises(OPayValidationError):
