@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import nox
 
@@ -11,7 +12,7 @@ import nox
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = not os.environ.get("CI")
-nox.options.sessions = ["tests", "lint", "typing", "docs"]
+nox.options.sessions = ["tests", "lint", "typing", "docs", "package"]
 # A Python that is not installed skips its session instead of failing the run.
 nox.options.error_on_missing_interpreters = False
 
@@ -61,6 +62,25 @@ def docs(session: nox.Session) -> None:
     session.run(
         "mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"}
     )
+
+
+@nox.session(python="3.11")
+def package(session: nox.Session) -> None:
+    """Build the sdist and the wheel; install each in a clean venv and smoke-test it there."""
+    session.install("build")
+    tmp = Path(session.create_tmp()).resolve()
+    dist = tmp / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(dist))
+    smoke = Path("tests/packaging/smoke.py").resolve()
+    for artifact in (*dist.glob("*.whl"), *dist.glob("*.tar.gz")):
+        venv = tmp / ("venv-wheel" if artifact.suffix == ".whl" else "venv-sdist")
+        shutil.rmtree(venv, ignore_errors=True)
+        session.run("python", "-m", "venv", str(venv))
+        python = str(venv / "bin" / "python")
+        session.run(python, "-m", "pip", "install", "-q", f"{artifact}[cli]", external=True)
+        with session.chdir(tmp):  # away from the checkout: import what was installed
+            session.run(python, str(smoke), external=True)
 
 
 @nox.session(python="3.11", default=False)
