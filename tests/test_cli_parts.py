@@ -30,6 +30,7 @@ from opay_async import (
 from opay_async._cli._config import read_secret_key_file
 from opay_async._cli._exit import UsageError
 from opay_async._cli._feed import ThreadFeed
+from opay_async._cli._feed import _hand as hand
 from opay_async._cli._input import MAX_LINE_BYTES, InputError, open_source, rows_of
 from opay_async._cli._output import ResultsFile, already_closed, outcome_record
 from opay_async._cli._parser import build_parser, positive_number, whole_number
@@ -111,6 +112,8 @@ def test_rows_do_not_depend_on_how_the_bytes_arrive(cuts: list[int]) -> None:
         (b"\xff\xfer\x00e\x00f\x00", "UTF-16"),
         (b"reference,country\nA\x1b[2J,EG\n", r"an unprintable character (U+001B) in 'A\x1b[2J'"),
         (b"reference,country\nA\xc2\xa0B,EG\n", "(U+00A0)"),
+        (b'reference,country\n"A1"x,EG\n', "line 2: not valid CSV (',' expected after '\"')"),
+        (b'reference,country\nA1,EG\n"A2,EG\n', "line 3: not valid CSV (unexpected end of data)"),
         (b'reference,country\n"A,EG\n' + (b"x" * 60_000 + b"\n") * 3, "line 2: a field longer"),
     ],
 )
@@ -201,6 +204,12 @@ async def test_an_item_is_handed_over_at_once_while_the_producer_waits() -> None
     more.set()
     assert await anext(items) == "second"
     await items.aclose()
+
+
+def test_nothing_is_handed_to_a_closed_loop() -> None:
+    loop = asyncio.new_event_loop()
+    loop.close()
+    assert not hand(loop, print, "late")
 
 
 def test_a_closed_loop_ends_the_thread_quietly() -> None:

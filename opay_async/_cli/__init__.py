@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``opay-async`` command; returns its exit code.
 
     Examples:
-        >>> main(["close", "--reference", "R1", "--country", "EGY", "--simulate"])
+        >>> main(["close-many", "no-such-file.csv", "--simulate"])
         2
     """
     args = build_parser().parse_args(argv)

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from .. import OPayValidationError
 from ._config import build_client
 from ._exit import EXIT_INTERRUPTED, EXIT_NOT_ALL_CLOSED, EXIT_OK, UsageError
 from ._feed import ThreadFeed
@@ -129,11 +128,11 @@ def close_many(args: argparse.Namespace) -> int:
     try:
         with tally:
             asyncio.run(run.close_all(client, args))
-    except OPayValidationError as error:  # --country is bad: nothing was sent
-        raise UsageError(str(error)) from None
     finally:
         results.close()
-    console.print(tally.summary())
+    failure = run.output_error or run.input_error
+    if failure is None or tally.done + tally.skipped > 0:  # else the failure says it all
+        console.print(tally.summary())
     if run.output_error is not None:
         hint = "; run again with --resume once that is fixed" if results.owned else ""
         raise UsageError(f"{run.output_error} (after {results.written} records){hint}")

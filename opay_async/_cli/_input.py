@@ -218,7 +218,7 @@ def _csv_rows(
         for position, text in lines:  # noqa: B007 (read by the reader's caller)
             yield text
 
-    reader = csv.reader(texts())
+    reader = csv.reader(texts(), strict=True)
     numbers = itertools.count(1)
     while True:
         start = position + 1

@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable
 from typing import Final, NoReturn
 
+from .. import OPayValidationError
+from .._validation import country_code
 from .._version import __version__
 from ._exit import EXIT_USAGE
 from ._text import printable
@@ -88,6 +90,41 @@ def positive_number(high: float) -> Callable[[str], float]:
     return parse
 
 
+def country(text: str) -> str:
+    """An argparse ``type`` accepting an ISO 3166-1 alpha-2 code, upper-cased.
+
+    Examples:
+        >>> country("eg")
+        'EG'
+    """
+    try:
+        return country_code(text.strip())
+    except OPayValidationError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def identifier(text: str) -> str:
+    r"""An argparse ``type`` accepting a reference or order number: printable, not blank.
+
+    Examples:
+        >>> identifier(" SHOP-1 ")
+        'SHOP-1'
+        >>> identifier("SHOP\x1b[2J")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: an unprintable character (U+001B) in 'SHOP\x1b[2J'
+    """
+    value = text.strip()
+    if not value:
+        raise argparse.ArgumentTypeError("must not be empty")
+    if not value.isprintable():
+        bad = next(c for c in value if not c.isprintable())
+        raise argparse.ArgumentTypeError(
+            f"an unprintable character (U+{ord(bad):04X}) in '{printable(value, limit=60)}'"
+        )
+    return value
+
+
 def _common_options() -> _OneLineParser:
     common = _OneLineParser(add_help=False)
     where = common.add_argument_group("where and who")
@@ -127,15 +164,15 @@ def _common_options() -> _OneLineParser:
 
 def _close_options(close: argparse.ArgumentParser) -> None:
     ident = close.add_mutually_exclusive_group(required=True)
-    ident.add_argument("--reference", help="merchant order number")
-    ident.add_argument("--order-no", help="OPay order number")
-    close.add_argument("--country", required=True, help="ISO 3166-1 alpha-2, e.g. EG")
+    ident.add_argument("--reference", type=identifier, help="merchant order number")
+    ident.add_argument("--order-no", type=identifier, help="OPay order number")
+    close.add_argument("--country", type=country, required=True, help="ISO 3166-1 alpha-2, e.g. EG")
     close.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def _close_many_options(many: argparse.ArgumentParser) -> None:
     many.add_argument("file", metavar="FILE")
-    many.add_argument("--country", help="country of rows that name none")
+    many.add_argument("--country", type=country, help="country of rows that name none")
     many.add_argument(
         "--concurrency",
         type=whole_number(1, MAX_CONCURRENCY),

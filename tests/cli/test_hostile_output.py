@@ -24,6 +24,11 @@ def test_output_naming_a_directory(tmp_path: Path, refs: Path) -> None:
     assert_usage_error(ran, "is a directory")
 
 
+def test_output_under_a_file(refs: Path) -> None:
+    ran = run("close-many", str(refs), "--simulate", "--output", f"{refs}/out.jsonl")
+    assert_usage_error(ran, "cannot use --output", "Not a directory")
+
+
 def test_output_in_a_missing_directory(tmp_path: Path, refs: Path) -> None:
     output = tmp_path / "missing" / "out.jsonl"
     ran = run("close-many", str(refs), "--simulate", "--output", str(output))
@@ -103,3 +108,12 @@ def test_a_reader_that_goes_away_stops_the_run() -> None:
     last = stderr.splitlines()[-1]
     assert "cannot write to standard output: the reader closed it (broken pipe)" in last
     assert "--resume" not in last
+
+
+def test_a_bad_setting_leaves_the_results_file_alone(tmp_path: Path, refs: Path) -> None:
+    output = tmp_path / "out.jsonl"
+    output.write_text('{"row":1}\n')
+    for bad in (["--country", "EGY"], ["--rate", "0"], ["--secret-key-file", str(tmp_path)]):
+        ran = run("close-many", str(refs), "--output", str(output), "--force", *bad)
+        assert_usage_error(ran)
+        assert output.read_text() == '{"row":1}\n'

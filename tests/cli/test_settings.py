@@ -153,3 +153,23 @@ def test_simulate_on_a_port_that_is_taken() -> None:
 
 def test_simulate_on_a_port_out_of_range() -> None:
     assert_usage_error(run("simulate", "--port", "70000"), "argument --port")
+
+
+@pytest.mark.parametrize("value", ["SHOP\x1b[2J", "  ", "A\u202eB"])
+def test_close_refuses_identifiers_that_cannot_be_meant(value: str) -> None:
+    ran = run("close", "--simulate", "--reference", value, "--country", "EG")
+    line = assert_usage_error(ran, "argument --reference")
+    assert "\x1b" not in line
+    assert "\u202e" not in line
+
+
+def test_simulate_with_a_bad_merchant_id() -> None:
+    assert_usage_error(run("simulate", "--port", "0", "--merchant-id", " "), "merchant_id")
+
+
+def test_simulate_with_a_bad_key_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_bytes(b"OPAYPUB_not_this_one\n")
+    ran = run("simulate", "--port", "0", "--secret-key-file", str(key_file))
+    line = assert_usage_error(ran, "--secret-key-file", "public key")
+    assert "OPAYPUB_not_this_one" not in line
