@@ -1,6 +1,6 @@
 """Async Python SDK for OPay's Cancel Payment API.
 
-Example:
+Examples:
     ```python
     from opay_async import OPayClient
 

@@ -16,7 +16,7 @@ __all__ = ["OPaySignatureAuth", "sign"]
 def sign(body: bytes, secret_key: str | SecretKey) -> str:
     """Hex HMAC-SHA512 of ``body`` keyed with ``secret_key``, as OPay expects.
 
-    Example:
+    Examples:
         >>> sign(b'{"country":"EG","reference":"A1"}', "OPAYPRV_test")[:16]
         'acd3f11187cd6538'
     """
@@ -33,9 +33,9 @@ class OPaySignatureAuth(httpx.Auth):
     Args:
         merchant_id: OPay merchant id.
         secret_key: The merchant's secret key (``OPAYPRV...``), a ``str`` or a
-            :class:`SecretKey`. Never shown in ``repr``.
+            [`SecretKey`][opay_async.SecretKey]. Never shown in ``repr``.
 
-    Example:
+    Examples:
         >>> auth = OPaySignatureAuth("256612345678901", "OPAYPRV_test")
         >>> request = httpx.Request("POST", "https://example.test", content=b"{}")
         >>> signed = next(auth.auth_flow(request))

@@ -21,7 +21,7 @@ class RetryBudget(SafeRepr):
     ``attempts`` requests per order. With the defaults, at most ``500 / 5 = 100``
     retries are spent before the bucket is empty, and 5 successes earn one more.
 
-    Example:
+    Examples:
         >>> RetryBudget(capacity=100, retry_cost=5).max_retries_when_failing
         20
     """
@@ -37,7 +37,7 @@ class RetryBudget(SafeRepr):
 
 
 class TokenBucket:
-    """The mutable state of one client's :class:`RetryBudget`.
+    """The mutable state of one client's [`RetryBudget`][opay_async.RetryBudget].
 
     Only touched from the event loop's thread, so no lock is needed.
     """

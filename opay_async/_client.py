@@ -1,7 +1,7 @@
 """``OPayClient``: the async client for OPay's Cancel Payment API (its public face).
 
 The client checks its settings, owns (or borrows) the connection pool, and hands every
-close to its :class:`~opay_async._sending.Sender`, the one send path.
+close to its `Sender`, the one send path.
 """
 
 from __future__ import annotations
@@ -260,8 +260,10 @@ class OPayClient:
     ) -> Payment:
         """Cancel an unpaid payment, named by ``reference`` and/or ``order_no``.
 
-        Closing is idempotent: closing a closed payment answers it as closed again.
-        A payment already paid cannot be closed; refund it instead.
+        It returns only a payment OPay reports closed (``CLOSE``). Closing is idempotent:
+        closing a closed payment answers it as closed again. A payment the customer paid
+        cannot be closed: it raises
+        [`PaymentAlreadyPaidError`][opay_async.PaymentAlreadyPaidError]; refund it instead.
 
         Args:
             reference: The merchant's order number.
@@ -277,6 +279,8 @@ class OPayClient:
             OPayHTTPError: A non-2xx answer without an OPay JSON answer.
             OPayResponseError: An answer that is not what a success must be.
             OPayConnectionError: The request could not be sent or answered in time.
+            PaymentAlreadyPaidError: OPay reports the payment paid (``SUCCESS``).
+            PaymentNotClosedError: OPay reports another state than ``CLOSE``.
             OPayError: The client is closed.
 
         Examples:
@@ -321,24 +325,21 @@ class OPayClient:
     ) -> list[CloseOutcome]:
         """Close many payments; return one outcome per input item, in input order.
 
-        Failures never abort the run: each becomes an outcome with an ``error``. Items
-        that fail validation become failed outcomes without being sent. Exceptions
-        that are not [`OPayError`][opay_async.OPayError] (bugs, in this SDK or in
-        ``on_progress``) stop the run and propagate.
+        Failures never abort the run: each becomes an outcome with an ``error`` (an item
+        that fails validation too, unsent). Exceptions that are not ``OPayError`` (bugs,
+        in this SDK or in ``on_progress``) stop the run and propagate.
 
         Args:
-            requests: An iterable or async iterable of
-                [`CloseRequest`][opay_async.CloseRequest], plain reference strings (then
-                ``country`` is required) or row mappings.
+            requests: An iterable or async iterable of [`CloseRequest`][opay_async.CloseRequest],
+                plain reference strings (then ``country`` is required) or row mappings.
             country: The country of plain reference strings and rows without one.
             concurrency: Requests in flight at most (and at once, when there is work).
             rate_limit: Request attempts started per second at most, retries included.
             on_progress: Called with each outcome as it completes (e.g. a progress bar).
 
         Returns:
-            The outcomes, `outcomes[i]` for `requests[i]`. For inputs too large to
-            keep in memory, use
-            [`iter_close_many`][opay_async.OPayClient.iter_close_many].
+            The outcomes, `outcomes[i]` for `requests[i]`. For inputs too large to keep
+            in memory, use [`iter_close_many`][opay_async.OPayClient.iter_close_many].
 
         Raises:
             OPayValidationError: A bad argument of the whole call.
@@ -369,11 +370,10 @@ class OPayClient:
     ) -> AsyncGenerator[CloseOutcome, None]:
         """Close many payments; yield each outcome as it completes (completion order).
 
-        The input is pulled lazily by ``concurrency`` workers, so memory stays
-        proportional to ``concurrency`` however long the input is. ``outcome.index``
-        gives each outcome's position in the input. Leaving the loop early (or
-        cancelling the task) cancels the requests in flight; close the generator
-        promptly with ``contextlib.aclosing`` when you may leave early.
+        The input is pulled lazily by ``concurrency`` workers: memory stays proportional
+        to ``concurrency`` however long the input. ``outcome.index`` is each outcome's
+        position in the input. Leaving the loop early (or cancelling the task) cancels
+        the requests in flight; close the generator with ``contextlib.aclosing``.
 
         Args:
             requests: As for [`close_many`][opay_async.OPayClient.close_many].

@@ -108,5 +108,5 @@ def use_clock(clock: Clock) -> Token[Clock]:
 
 
 def reset_clock(token: Token[Clock]) -> None:
-    """Undo a :func:`use_clock`."""
+    """Undo a `use_clock`."""
     _current.reset(token)

@@ -49,7 +49,7 @@ def check_environment(environment: object) -> Environment:
 def base_url_for(environment: Environment, country: str) -> str:
     """The OPay host for ``country`` in ``environment``.
 
-    Example:
+    Examples:
         >>> base_url_for("sandbox", "EG"), base_url_for("production", "NG")
         ('https://sandboxapi.opaycheckout.com', 'https://liveapi.opaycheckout.com')
     """

@@ -1,4 +1,4 @@
-"""The exception hierarchy: every failure the SDK reports is an :class:`OPayError`."""
+"""The exception hierarchy: every failure the SDK reports is an ``OPayError``."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def redact(text: str) -> str:
     Used on every piece of text that came from the network before it is put in an
     error message, so an echoing proxy cannot leak a credential into logs.
 
-    Example:
+    Examples:
         >>> redact("Bearer " + "ab" * 64)
         'Bearer [redacted]'
     """
@@ -132,7 +132,7 @@ class OPayValidationError(OPayError, ValueError):
     Attributes:
         field: The name of the offending argument or field.
 
-    Example:
+    Examples:
         >>> from opay_async import CloseRequest
         >>> CloseRequest(reference="A1", country="Egypt")
         Traceback (most recent call last):
@@ -254,9 +254,9 @@ def api_error_for(
     order_no: str | None = None,
     retry_after: float | None = None,
 ) -> OPayAPIError:
-    """Build the :class:`OPayAPIError` subclass that stands for ``code``.
+    """Build the [`OPayAPIError`][opay_async.OPayAPIError] subclass that stands for ``code``.
 
-    Example:
+    Examples:
         >>> api_error_for("02006", "payment not found.", reference="A1")
         PaymentNotFoundError("[02006] payment not found. (reference='A1')")
     """

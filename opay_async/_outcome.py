@@ -59,7 +59,7 @@ class CloseOutcome(SafeRepr):
         attempts: Requests sent for this item (0 when it never left the client).
         index: The item's position in the input (0-based).
 
-    Example:
+    Examples:
         >>> from opay_async import CloseRequest
         >>> outcome = CloseOutcome(request=CloseRequest(reference="A1", country="EG"),
         ...                        payment=None, error=None, attempts=0)

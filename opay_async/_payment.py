@@ -17,7 +17,8 @@ __all__ = ["Amount", "OrderStatus", "Payment"]
 class OrderStatus(enum.Enum):
     """The state of an OPay payment.
 
-    ``UNKNOWN`` stands for a state OPay may add later; :attr:`Payment.raw_order_status`
+    ``UNKNOWN`` stands for a state OPay may add later;
+    [`Payment.raw_order_status`][opay_async.Payment]
     keeps the exact text in that case.
     """
 
@@ -32,7 +33,7 @@ class OrderStatus(enum.Enum):
     def parse(cls, value: str) -> OrderStatus:
         """The member named ``value``, or ``UNKNOWN`` for a state this SDK does not know.
 
-        Example:
+        Examples:
             >>> OrderStatus.parse("CLOSE"), OrderStatus.parse("REVERSED")
             (<OrderStatus.CLOSE: 'CLOSE'>, <OrderStatus.UNKNOWN: 'UNKNOWN'>)
         """
@@ -53,7 +54,7 @@ def _currency(_instance: object, _attribute: object, value: Any) -> None:
 class Amount(SafeRepr):
     """An amount of money in minor units (``total=400, currency="EGP"`` is EGP 4.00).
 
-    Example:
+    Examples:
         >>> Amount(400, "EGP")
         Amount(total=400, currency='EGP')
     """

@@ -27,7 +27,7 @@ class CloseRequest(SafeRepr):
     Raises:
         OPayValidationError: Neither identifier given, an empty one, or a bad country.
 
-    Example:
+    Examples:
         >>> CloseRequest(reference="65316571001", country="eg")
         CloseRequest(reference='65316571001', order_no=None, country='EG')
         >>> CloseRequest(reference="65316571001", country="EG").body()

@@ -1,8 +1,8 @@
 """When to retry a close and how long to wait: the policy, a pure backoff, tenacity's decisions.
 
 The decisions are tenacity's: a retry predicate (the error says whether it is
-``retryable``), a wait (:func:`backoff`), a stop (attempts, the call's deadline, the
-client's retry budget) and a log line before each sleep. :class:`Retries` holds one
+``retryable``), a wait (`backoff`), a stop (attempts, the call's deadline, the
+client's retry budget) and a log line before each sleep. `Retries` holds one
 call's tenacity state; the send loop makes it at the first failure and asks it, after
 each failed attempt, whether and how long to wait.
 """
@@ -39,7 +39,7 @@ class RetryPolicy(SafeRepr):
     429/500/502/503/504. Closing is idempotent (closing a closed payment answers
     ``CLOSE`` again), so a retry after a lost answer is safe.
 
-    Waits use full-jitter exponential backoff (:func:`backoff`): before retry *n* the
+    Waits use full-jitter exponential backoff (`backoff`): before retry *n* the
     client sleeps a random time in ``[0, min(wait_max, wait_initial * 2**(n-1))]``. A
     ``Retry-After`` header is honoured, capped at ``wait_max``.
 
@@ -95,7 +95,7 @@ def _retryable(error: BaseException) -> bool:
 
 
 class _Wait(wait_base):
-    """:func:`backoff` for tenacity, never past the call's deadline."""
+    """`backoff` for tenacity, never past the call's deadline."""
 
     def __init__(self, policy: RetryPolicy, deadline: float, clock: Clock) -> None:
         self._policy = policy

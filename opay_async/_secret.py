@@ -20,7 +20,8 @@ class SecretKey:
     rendered with its frames' local variables (rich's ``show_locals``, Sentry, the
     standard library's ``capture_locals``) shows ``SecretKey('***')`` instead of the
     key. Wrapping never fails, whatever it is given, so that no frame is left holding
-    the key in plain text while an error is raised; :meth:`check` says what is wrong.
+    the key in plain text while an error is raised;
+    [`check()`][opay_async.SecretKey.check] says what is wrong.
     Surrounding whitespace is stripped: the carriage return a CRLF ``.env`` file
     leaves would otherwise make every signature wrong.
 
@@ -77,7 +78,7 @@ class SecretKey:
         """The key itself, for signing. Keep what it returns out of logs and messages.
 
         Raises:
-            OPayValidationError: As :meth:`check`.
+            OPayValidationError: As [`check()`][opay_async.SecretKey.check].
         """
         self.check()
         assert isinstance(self._value, str)

@@ -1,8 +1,8 @@
 """Sending one close: every attempt made the same way, in one loop; tenacity decides the retries.
 
 The loop is the SDK's only send path: ``close_payment``, ``try_close`` and the bulk
-methods all go through :meth:`Sender.send`. A close that succeeds at once never touches
-tenacity; at the first failure a :class:`~opay_async._retry.Retries` is made, and from
+methods all go through `send()`. A close that succeeds at once never touches
+tenacity; at the first failure a `Retries` is made, and from
 then on tenacity's own decision pipeline (retry predicate, wait, stop, the log line
 before a sleep) says whether and how long to wait before the next attempt.
 """

@@ -1,8 +1,8 @@
 """The client's settings: their checks, the sender they make, and what the environment gives.
 
 ``OPayClient`` checks each argument here before anything is built or sent
-(:func:`make_sender`), and ``OPayClient.from_env`` takes its options from
-:func:`environment_options`.
+(`make_sender`), and ``OPayClient.from_env`` takes its options from
+`environment_options`.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def make_sender(
     trust_env: bool,
     rate_limit: object,
 ) -> Sender:
-    """Check the client's settings and build its :class:`Sender` (and its own pool).
+    """Check the client's settings and build its `Sender` (and its own pool).
 
     Raises:
         OPayValidationError: A bad setting; nothing is built.

@@ -1,7 +1,7 @@
 """Argument checks shared by every module; each raises OPayValidationError naming the field.
 
-Three checks cover the package: :func:`number` (an int or float in a range, never a
-bool), :func:`country_code` (ISO 3166-1 alpha-2) and :func:`text` (a non-blank string).
+Three checks cover the package: `number` (an int or float in a range, never a
+bool), `country_code` (ISO 3166-1 alpha-2) and `text` (a non-blank string).
 The ``*_field`` forms wrap them as attrs validators and converters.
 """
 
@@ -115,7 +115,7 @@ def number_field(
     above: float | None = None,
     at_most: float | None = None,
 ) -> Callable[[Any, Any, Any], None]:
-    """:func:`number` as an attrs validator (the field's name is the attribute's)."""
+    """`number` as an attrs validator (the field's name is the attribute's)."""
 
     def check(_instance: object, attribute: Any, value: object) -> None:
         _check(
@@ -160,7 +160,7 @@ def country_code(value: object, *, field: str = "country", upper_only: bool = Fa
 
 
 def country_field(value: object) -> str:
-    """:func:`country_code` as an attrs converter."""
+    """`country_code` as an attrs converter."""
     return country_code(value)
 
 
@@ -181,6 +181,6 @@ def text(field: str, value: object) -> str:
 
 
 def optional_text_field(_instance: object, attribute: Any, value: object) -> None:
-    """:func:`text` as an attrs validator that lets ``None`` through."""
+    """`text` as an attrs validator that lets ``None`` through."""
     if value is not None:
         text(attribute.alias, value)

@@ -2,7 +2,7 @@
 
 Everything here treats the answer as hostile: it may come from OPay, from a proxy's
 error page, or from something that wants to break the caller. Whatever arrives, the
-result is a :class:`Payment` or an :class:`OPayError` whose message quotes at most a
+result is a ``Payment`` or an ``OPayError`` whose message quotes at most a
 short, redacted, printable snippet.
 """
 
@@ -131,7 +131,7 @@ def _same(asked: str | None, answered: str | None) -> bool:
 def parse_close_answer(
     status: int, retry_after: str | None, content: bytes, request: CloseRequest
 ) -> Payment:
-    """Turn the answer to a close into a closed :class:`Payment`, or raise the matching error.
+    """Turn the answer to a close into a closed ``Payment``, or raise the matching error.
 
     Args:
         status: The HTTP status.
