@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from ._exit import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from ._parser import build_parser
-from ._text import printable
+from ._text import PrintableFormatter, printable
 
 __all__ = ["main"]
 
@@ -65,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(stdout, io.TextIOWrapper):  # a value it cannot encode is escaped
         stdout.reconfigure(errors="backslashreplace")
     if args.verbose:
-        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+        handler = logging.StreamHandler()
+        handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=logging.DEBUG, handlers=[handler])
         logging.getLogger("httpcore").setLevel(logging.INFO)
     try:
         return _run(args)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from ._config import build_client
-from ._exit import EXIT_INTERRUPTED, EXIT_NOT_ALL_CLOSED, EXIT_OK, UsageError
+from ._exit import EXIT_INTERRUPTED, EXIT_NOT_ALL_CLOSED, EXIT_OK, UsageError, stop_on_sigterm
 from ._feed import ThreadFeed
 from ._input import InputError, Row, Source, chunks, open_source, rows_of
 from ._output import ResultsFile, outcome_record
@@ -70,13 +70,14 @@ class _Run:
         outcomes = client.iter_close_many(
             self.rows(), country=args.country, concurrency=args.concurrency, rate_limit=args.rate
         )
+        stop_on_sigterm()
         try:
             async with client:
                 try:
                     await self._write_all(outcomes)
                 finally:  # cancels the requests in flight when the run stops early
                     await _aclose(outcomes)
-        except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this task
+        except asyncio.CancelledError:  # Ctrl-C (asyncio.run cancels this task) or SIGTERM
             self.interrupted = self.tally.interrupted = True
         except UsageError as error:  # the results cannot be written: stop sending
             self.output_error = error

@@ -1,7 +1,10 @@
-"""The command's exit codes and the error that ends it with a one-line message."""
+"""How the command ends: its exit codes, the one-line error, and SIGTERM taken as Ctrl-C."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 from typing import Final
 
 __all__ = [
@@ -10,6 +13,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "UsageError",
+    "stop_on_sigterm",
 ]
 
 #: Every payment asked for was closed.
@@ -32,3 +36,16 @@ class UsageError(Exception):
         >>> str(UsageError("--output out/: is a directory"))
         '--output out/: is a directory'
     """
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, ``docker stop``, systemd) cancel the running task, as Ctrl-C does.
+
+    The task then ends the way it ends on Ctrl-C: what it wrote stays valid. Outside the
+    main thread, or where signals cannot be handled by the loop, nothing changes.
+    """
+    task = asyncio.current_task()
+    if task is None:
+        return
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)

@@ -125,6 +125,27 @@ def identifier(text: str) -> str:
     return value
 
 
+def _read(reader: Callable[[str], object], text: str) -> object:
+    try:
+        return reader(text)
+    except OPayValidationError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def fault_rates(text: str) -> object:
+    """An argparse ``type`` for ``--fault-rate``: the simulator's ``FaultRates.parse``."""
+    from ..testing import FaultRates  # noqa: PLC0415 (only the simulate command needs it)
+
+    return _read(FaultRates.parse, text)
+
+
+def latency(text: str) -> object:
+    """An argparse ``type`` for ``--latency``: the simulator's ``parse_latency``."""
+    from ..testing import parse_latency  # noqa: PLC0415 (only the simulate command needs it)
+
+    return _read(parse_latency, text)
+
+
 def _common_options() -> _OneLineParser:
     common = _OneLineParser(add_help=False)
     where = common.add_argument_group("where and who")
@@ -201,6 +222,18 @@ def _simulate_options(simulate: argparse.ArgumentParser) -> None:
         "--strict",
         action="store_true",
         help="answer 02006 for unknown payments instead of creating them",
+    )
+    simulate.add_argument(
+        "--fault-rate",
+        metavar="RATES",
+        type=fault_rates,
+        help="random faults: 0.05 (of 50003 answers) or http_502=0.02,drop=0.01",
+    )
+    simulate.add_argument(
+        "--latency",
+        metavar="SECONDS",
+        type=latency,
+        help="answer after 0.05 s, or after 0.01-0.05 s at random",
     )
     simulate.add_argument("-v", "--verbose", action="store_true", help="log every request")
 

@@ -6,18 +6,24 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
+import shlex
+import sys
 from typing import Any
 
 from .. import OPayError
 from ._config import read_secret_key_file
-from ._exit import EXIT_OK, UsageError
+from ._exit import EXIT_OK, UsageError, stop_on_sigterm
 from ._text import printable
 
 __all__ = ["simulate"]
 
 
 def simulate(args: argparse.Namespace) -> int:
-    """Serve ``FakeOPay`` on ``--host``/``--port`` and print its URL; 0 when stopped.
+    """Serve ``FakeOPay`` on ``--host``/``--port`` and print its banner; 0 when stopped.
+
+    The banner's first line is ``OPay simulator listening on <base URL>`` (with
+    ``--port 0``, the port it got); its last lines are an ``export`` line pointing
+    ``OPayClient.from_env()`` at it. A key given with ``--secret-key-file`` is never shown.
 
     Raises:
         UsageError: The ``simulator`` extra (uvicorn) is missing, the port cannot be
@@ -27,7 +33,7 @@ def simulate(args: argparse.Namespace) -> int:
         raise UsageError(
             "opay-async simulate needs the simulator extra: pip install 'opay-async[simulator]'"
         )
-    from ..testing import FakeOPay  # noqa: PLC0415 (only this command needs it)
+    from ..testing import FakeOPay, SimulatorBanner  # noqa: PLC0415 (only this command)
 
     options: dict[str, Any] = {"auto_create": not args.strict}
     if args.merchant_id is not None:
@@ -42,14 +48,19 @@ def simulate(args: argparse.Namespace) -> int:
     except OPayError as error:
         raise UsageError(str(error)) from None
 
+    if args.fault_rate is not None:
+        fake.fault_rates = args.fault_rate
+    if args.latency is not None:
+        fake.set_latency(*args.latency)
+    key_source = f'"$(cat {shlex.quote(args.secret_key_file)})"' if own_key else None
+
     async def serve() -> None:
+        stop_on_sigterm()
         async with fake.serve(host=args.host, port=args.port) as base_url:
-            key = "from --secret-key-file" if own_key else "the default"
-            print(
-                f"OPay simulator on {printable(base_url)} (merchant id "
-                f"{printable(fake.merchant_id)}, secret key: {key}); Ctrl-C stops it",
-                flush=True,
-            )
+            banner = SimulatorBanner.of(fake, base_url, key_source=key_source)
+            for line in [*banner.lines(), "Ctrl-C stops it."]:
+                print(printable(line, limit=1000))
+            sys.stdout.flush()
             await asyncio.Event().wait()
 
     try:

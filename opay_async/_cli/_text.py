@@ -11,10 +11,11 @@ raw: :func:`printable` escapes every character that is not printable, and
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Final
 
-__all__ = ["json_line", "printable"]
+__all__ = ["PrintableFormatter", "json_line", "printable"]
 
 #: Characters shown of a message or a value before it is cut.
 DEFAULT_LIMIT: Final = 300
@@ -78,3 +79,20 @@ def json_line(record: Mapping[str, object]) -> bytes:
         # where a \u escape means the same character.
         text = "".join(c if c.isprintable() else _json_escape(c) for c in text)
     return (text + "\n").encode("utf-8")
+
+
+class PrintableFormatter(logging.Formatter):
+    r"""A log formatter whose lines (``-v``) show control characters escaped.
+
+    A log message can quote what a server sent (an HTTP reason phrase, say); it reaches
+    the terminal as :func:`printable` shows it. Tracebacks keep their lines.
+
+    Examples:
+        >>> record = logging.makeLogRecord({"msg": "reason %s", "args": ("OK\x1b[2J",)})
+        >>> PrintableFormatter("%(message)s").format(record)
+        'reason OK\\x1b[2J'
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """The record's line, made printable."""
+        return printable(super().formatMessage(record), limit=10_000)

@@ -89,13 +89,22 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 @contextlib.contextmanager
-def spawned(*args: str, **options: Any) -> Iterator[subprocess.Popen[bytes]]:
-    """The command started in the background; killed (and reaped) if still running after."""
+def spawned(
+    *args: str, timeout: float = RUN_TIMEOUT, **options: Any
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The command started in the background; killed (and reaped) if still running after.
+
+    A watchdog kills it after ``timeout`` seconds, so a test blocked reading its output
+    gets an end of file instead of hanging.
+    """
     options.setdefault("env", clean_env())
     process = subprocess.Popen([*COMMAND, *args], **options)
+    watchdog = threading.Timer(timeout, process.kill)
+    watchdog.start()
     try:
         yield process
     finally:
+        watchdog.cancel()
         if process.poll() is None:
             process.kill()
         process.wait(timeout=10)
@@ -112,7 +121,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length))
         self.server.requests.append(body)
         answer = json.dumps(self.server.answer(body)).encode()
-        self.send_response(200)
+        self.send_response(200, self.server.reason)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
@@ -127,9 +136,10 @@ class StubServer(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, answer: Any) -> None:
+    def __init__(self, answer: Any, reason: str = "OK") -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.answer = answer
+        self.reason = reason
         self.requests: list[dict[str, Any]] = []
 
     @property
@@ -138,9 +148,9 @@ class StubServer(http.server.ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def stub_server(answer: Any) -> Iterator[StubServer]:
+def stub_server(answer: Any, reason: str = "OK") -> Iterator[StubServer]:
     """A ``StubServer`` running in a thread while the block runs."""
-    server = StubServer(answer)
+    server = StubServer(answer, reason)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:

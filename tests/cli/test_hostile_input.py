@@ -287,3 +287,26 @@ def test_a_named_pipe_is_read_as_a_stream(tmp_path: Path) -> None:
         "N-1",
         "N-2",
     ]
+
+
+def test_verbose_logs_show_what_the_server_sent_escaped() -> None:
+    """httpx logs the HTTP reason phrase as the server sent it; -v shows it escaped."""
+
+    def closed(body: dict[str, str]) -> dict[str, object]:
+        return {
+            "code": "00000",
+            "message": "SUCCESSFUL",
+            "data": {
+                "reference": body["reference"],
+                "orderNo": "211",
+                "country": body["country"],
+                "amount": {"total": 400, "currency": "EGP"},
+                "orderStatus": "CLOSE",
+            },
+        }
+
+    with stub_server(closed, reason="OK\x1b]0;pwned\x07") as server:
+        ran = run("close", "--reference", "V-1", "--country", "EG", "-v", env=env_for(server.url))
+    assert ran.returncode == 0, ran.stderr
+    assert "OK\\x1b]0;pwned\\x07" in ran.stderr  # shown, escaped
+    assert not any(c in ran.stderr for c in CONTROL)

@@ -173,3 +173,39 @@ def test_simulate_with_a_bad_key_file(tmp_path: Path) -> None:
     ran = run("simulate", "--port", "0", "--secret-key-file", str(key_file))
     line = assert_usage_error(ran, "--secret-key-file", "public key")
     assert "OPAYPUB_not_this_one" not in line
+
+
+def test_simulate_banner_faults_and_latency(tmp_path: Path) -> None:
+    key_file = tmp_path / "my key"
+    key_file.write_text(SECRET + "\n")
+    with spawned(
+        "simulate",
+        "--port",
+        "0",
+        "--secret-key-file",
+        str(key_file),
+        "--fault-rate",
+        "http_502=0.25",
+        "--latency",
+        "0.01-0.02",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdout is not None
+        banner = [process.stdout.readline().decode() for _ in range(11)]
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    shown = "".join(banner)
+    assert banner[0].startswith("OPay simulator listening on http://127.0.0.1:")
+    assert "HTTP 502 25.0%" in shown
+    assert "0.01-0.02 s" in shown
+    assert f"OPAY_SECRET_KEY=\"$(cat '{key_file}')\"" in shown
+    assert SECRET not in shown
+    assert banner[-1] == "Ctrl-C stops it.\n"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--fault-rate", "2"), ("--fault-rate", "boom=0.1"), ("--latency", "x")]
+)
+def test_simulate_refuses_bad_faults_and_latency(option: str, value: str) -> None:
+    assert_usage_error(run("simulate", option, value), f"argument {option}")

@@ -117,3 +117,47 @@ def test_a_producer_that_ends_lets_the_run_end(tmp_path: Path) -> None:
         "T-1",
         "T-2",
     ]
+
+
+def test_sigterm_stops_close_many_as_ctrl_c_does(tmp_path: Path) -> None:
+    """``kill``, ``docker stop`` and systemd send SIGTERM: same clean end as Ctrl-C."""
+    output = tmp_path / "out.jsonl"
+    with spawned(
+        "close-many",
+        "-",
+        "--simulate",
+        "--country",
+        "EG",
+        "--output",
+        str(output),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdin is not None
+        process.stdin.write(b"S-1\nS-2\n")
+        process.stdin.flush()
+        wait_for_records(output, 2)
+        terminated = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+        took = time.monotonic() - terminated
+        assert process.stderr is not None
+        stderr = process.stderr.read().decode()
+    assert process.returncode == 130, stderr
+    assert took < SIGINT_BOUND
+    assert "close-many interrupted" in stderr
+    assert "interrupted: 2 rows written" in stderr
+    assert len(read_jsonl(output)) == 2
+
+
+def test_sigterm_stops_the_simulator_cleanly() -> None:
+    with spawned(
+        "simulate", "--port", "0", stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith(b"OPay simulator listening on http://")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        assert process.stderr is not None
+        assert b"Traceback" not in process.stderr.read()
