@@ -32,6 +32,10 @@ class SimulatedDrop(httpx.RemoteProtocolError):
     """
 
 
+class _Disconnected(Exception):
+    """The client disconnected while its request body was being read."""
+
+
 def asgi_app(respond: Responder, *, max_body: int = MAX_BODY) -> ASGIApp:
     """An ASGI application answering each HTTP request with ``respond``.
 
@@ -54,7 +58,10 @@ def asgi_app(respond: Responder, *, max_body: int = MAX_BODY) -> ASGIApp:
             return
         if scope["type"] != "http":
             return
-        body = await _body(receive, max_body)
+        try:
+            body = await _body(receive, max_body)
+        except _Disconnected:  # the client left before sending the whole body
+            return
         if body is None:
             await _send(send, _TOO_LARGE)
             return
@@ -100,7 +107,7 @@ async def _body(receive: Receive, limit: int) -> bytes | None:
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise _Disconnected
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -18,7 +18,7 @@ def instant_retries() -> Generator[VirtualClock, None, None]:
     behave as if the time had passed. Its ``sleeps`` list records every wait. It is a
     context variable: tasks started inside the block inherit it.
 
-    Example:
+    Examples:
         ```python
         with instant_retries() as clock:
             payment = await opay.close_payment(reference="A1", country="EG")

@@ -1,7 +1,7 @@
 """pytest fixtures for code that uses opay-async (loaded by the ``pytest11`` entry point).
 
-- ``opay_fake``: a fresh :class:`~opay_async.testing.FakeOPay` for each test.
-- ``opay_client``: an :class:`~opay_async.OPayClient` wired to ``opay_fake``, closed after
+- ``opay_fake``: a fresh ``FakeOPay`` for each test.
+- ``opay_client``: an ``OPayClient`` wired to ``opay_fake``, closed after
   the test.
 - ``opay_instant_retries``: the SDK on a virtual clock for the test (retry waits do not
   sleep); yields the clock, whose ``sleeps`` records every wait.
@@ -28,7 +28,7 @@ __all__ = ["opay_client", "opay_fake", "opay_instant_retries"]
 def opay_fake() -> FakeOPay:
     """A fresh in-process OPay with the default merchant id and key, and no payments.
 
-    Example:
+    Examples:
         ```python
         async def test_cancel(opay_fake):
             opay_fake.add_payment(reference="SHOP-1")
@@ -46,7 +46,7 @@ def opay_client(opay_fake: FakeOPay) -> Iterator[OPayClient]:
 
     Its retries wait for real: add ``opay_instant_retries`` to a test that retries.
 
-    Example:
+    Examples:
         ```python
         async def test_cancel(opay_fake, opay_client, opay_instant_retries):
             opay_fake.add_payment(reference="SHOP-1")
@@ -71,7 +71,7 @@ def opay_client(opay_fake: FakeOPay) -> Iterator[OPayClient]:
 def opay_instant_retries() -> Iterator[VirtualClock]:
     """Retry waits of the SDK return at once during the test; yields the virtual clock.
 
-    Example:
+    Examples:
         ```python
         async def test_retries(opay_fake, opay_instant_retries):
             opay_fake.fail_next(2)

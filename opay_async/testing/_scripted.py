@@ -33,8 +33,8 @@ __all__ = ["MAX_COUNT", "Script", "ScriptBook", "ScriptError", "parse_script"]
 #: The largest ``xN`` count a token takes.
 MAX_COUNT: Final = 1_000
 
-_MARKER: Final = re.compile(r"\[sim:", re.IGNORECASE)
-_BLOCK: Final = re.compile(r"\[sim:([^\[\]]*)\]", re.IGNORECASE)
+_MARKER: Final = re.compile(r"\[sim:", re.IGNORECASE | re.ASCII)
+_BLOCK: Final = re.compile(r"\[sim:([^\[\]]*)\]", re.IGNORECASE | re.ASCII)
 _TOKEN: Final = re.compile(r"(?P<what>[a-z0-9-]+?)(?:x(?P<count>[0-9]{1,4}))?")
 _STATES: Final = {
     "paid": OrderStatus.SUCCESS,

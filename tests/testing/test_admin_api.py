@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 import httpx
@@ -21,7 +21,7 @@ BOUND = 20
 
 
 @asynccontextmanager
-async def served(fake: FakeOPay) -> AsyncIterator[httpx.AsyncClient]:
+async def served(fake: FakeOPay) -> AsyncGenerator[httpx.AsyncClient, None]:
     """``fake`` on a free loopback port, and a plain HTTP client for it."""
     async with (
         asyncio.timeout(BOUND),
@@ -107,7 +107,7 @@ async def test_payments_added_read_listed_and_changed() -> None:
 
 async def test_every_fault_kind_can_be_queued_in_order() -> None:
     fake = FakeOPay(auto_create=True)
-    faults = [
+    faults: list[dict[str, object]] = [
         {"kind": "api_error", "code": "02007", "count": 1},
         {"kind": "http_error", "status": 503, "retry_after": "2", "body": "busy"},
         {"kind": "malformed"},

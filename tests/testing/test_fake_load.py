@@ -63,15 +63,18 @@ async def test_a_soak_of_5000_requests_with_a_retry_budget() -> None:
 
 
 def test_handling_a_request_costs_well_under_100_microseconds() -> None:
-    fake = FakeOPay(auto_create=True)
-    requests: list[tuple[dict[str, str], bytes]] = []
-    for i in range(2_000):
-        body = body_of(country="EG", reference=f"COST-{i}")
-        headers = {name.lower(): value for name, value in signed_for(fake, body).items()}
-        requests.append((headers, body))
-    started = time.perf_counter()
-    for headers, body in requests:
-        fake.handle("POST", CLOSE_PATH, headers, body)
-    per_request = (time.perf_counter() - started) / len(requests)
-    assert fake.closed_count == 2_000
-    assert per_request < 100e-6, f"{per_request * 1e6:.1f} µs per request"
+    # The best of three rounds: a busy machine slows a round down, never speeds one up.
+    rounds: list[float] = []
+    for _ in range(3):
+        fake = FakeOPay(auto_create=True)
+        requests: list[tuple[dict[str, str], bytes]] = []
+        for i in range(2_000):
+            body = body_of(country="EG", reference=f"COST-{i}")
+            headers = {name.lower(): value for name, value in signed_for(fake, body).items()}
+            requests.append((headers, body))
+        started = time.perf_counter()
+        for headers, body in requests:
+            fake.handle("POST", CLOSE_PATH, headers, body)
+        rounds.append((time.perf_counter() - started) / len(requests))
+        assert fake.closed_count == 2_000
+    assert min(rounds) < 100e-6, f"{min(rounds) * 1e6:.1f} µs per request"

@@ -81,6 +81,27 @@ def test_add_payment_and_lookups_validate() -> None:
         FakeOPay(secret_key=" ")
     with pytest.raises(OPayValidationError, match="record_limit"):
         FakeOPay(record_limit=-1)
+    with pytest.raises(OPayValidationError, match="record_limit"):
+        FakeOPay(record_limit=True)
+    with pytest.raises(OPayValidationError, match="amount"):
+        fake.add_payment(reference="S-7", amount=400)  # type: ignore[arg-type]
+
+
+async def test_auto_create_can_be_switched_and_reset_starts_afresh() -> None:
+    fake = FakeOPay()
+    assert (await raw_post(fake, body_of(country="EG", reference="A-1"))).json()["code"] == "02006"
+    fake.auto_create = True
+    assert (await raw_post(fake, body_of(country="EG", reference="A-1"))).json()["code"] == "00000"
+    fake.fail_next(3)
+    fake.set_fault_rates(drop=0.5)
+    fake.latency = 0.001
+    fake.reset()
+    assert (fake.payments, fake.requests, fake.request_count, fake.closed_count) == ([], [], 0, 0)
+    assert fake.pending_faults == 0
+    assert (fake.fault_rates.drop, fake.latency) == (0.5, 0.001)  # settings stay
+    assert fake.add_payment(reference="A-1").order_no == "211018140300000001"  # numbered afresh
+    fake.reset(settings=True)
+    assert (fake.fault_rates.total, fake.latency_range) == (0, (0.0, 0.0))
 
 
 def test_set_status() -> None:

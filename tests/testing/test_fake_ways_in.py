@@ -179,6 +179,26 @@ async def test_the_asgi_app_reads_a_body_sent_in_chunks() -> None:
     assert b'"orderStatus":"CLOSE"' in sent[1]["body"]
 
 
+async def test_the_asgi_app_answers_nothing_to_a_client_gone_mid_body() -> None:
+    fake = FakeOPay(auto_create=True)
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"country":', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope: dict[str, Any] = {"type": "http", "method": "POST", "path": CLOSE_PATH, "headers": []}
+    await fake.app(scope, receive, send)
+    assert sent == []
+    assert fake.request_count == 0
+
+
 # -- fake.serve(): real HTTP on loopback ----------------------------------------------------
 
 

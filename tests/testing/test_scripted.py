@@ -19,7 +19,16 @@ from tests.helpers import body_of, raw_post, signed, signed_for
 
 @pytest.mark.parametrize(
     "reference",
-    ["ORDER-17", "sim:50003", "[sim]", "SIM-50003", "[simulate:50003]", "x[s im:drop]", ""],
+    [
+        "ORDER-17",
+        "sim:50003",
+        "[sim]",
+        "SIM-50003",
+        "[simulate:50003]",
+        "x[s im:drop]",
+        "",
+        "x[\u017fim:drop]",
+    ],
 )
 def test_ordinary_references_hold_no_script(reference: str) -> None:
     assert parse_script(reference) is None
