@@ -210,7 +210,8 @@ def _csv_problem(error: csv.Error) -> str:
 def _csv_rows(
     header_line: tuple[int, str], lines: Iterator[tuple[int, str]], name: str, country: bool
 ) -> Iterator[Row]:
-    columns = _header(header_line[1], header_line[0], name, country)
+    header = _header(header_line[1], header_line[0], name, country)
+    wanted = [(i, column) for i, column in enumerate(header) if column is not None]
     position = header_line[0]
 
     def texts() -> Iterator[str]:
@@ -234,8 +235,7 @@ def _csv_rows(
             next(numbers),
             {
                 column: _cell(cells[i], start, name) if i < len(cells) else ""
-                for i, column in enumerate(columns)
-                if column is not None
+                for i, column in wanted
             },
         )
 
