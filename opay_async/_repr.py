@@ -48,4 +48,5 @@ class SafeRepr:
             else:
                 text = repr(value)
             shown.append(f"{field.name}={text}")
-        return f"{type(self).__qualname__}({', '.join(shown)})"
+        name = type(self).__qualname__.rsplit(">.", 1)[-1]  # a class made in a function: its name
+        return f"{name}({', '.join(shown)})"

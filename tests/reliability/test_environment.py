@@ -15,6 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
+from httpx._utils import get_environment_proxies  # the oracle: httpx's own routing
+from hypothesis import given
+from hypothesis import strategies as st
 
 from opay_async import (
     CloseOutcome,
@@ -23,6 +26,7 @@ from opay_async import (
     OPayValidationError,
     RetryPolicy,
 )
+from opay_async._proxies import environment_routes
 from opay_async.testing import FakeOPay
 from tests.helpers import MERCHANT_ID, SECRET_KEY, RawServer, answering, http_head
 
@@ -290,3 +294,41 @@ def test_base_urls_httpx_would_refuse_later_are_refused_now(base_url: str, probl
         OPayClient(MERCHANT_ID, SECRET_KEY, base_url=base_url)
     assert caught.value.field == "base_url"
     assert "pa55word" not in str(caught.value)
+
+
+# -- the routing of proxies is httpx's ---------------------------------------------------
+
+HOSTS = st.sampled_from(
+    [
+        "example.com", ".example.com", "opaycheckout.com", "localhost", "127.0.0.1",
+        "10.0.0.0/8", "::1", "fe80::1", "http://internal.test", "*", "", " spaced.test ",
+    ]
+)  # fmt: skip
+PROXIES = st.none() | st.sampled_from(
+    ["proxy:3128", "http://proxy.test:8080", "https://user:pw@proxy.test:443", "socks5://s:1080"]
+)
+
+
+@given(
+    https=PROXIES,
+    http=PROXIES,
+    all_=PROXIES,
+    no_proxy=st.lists(HOSTS, max_size=4),
+    lower=st.booleans(),
+)
+def test_proxy_routes_are_the_ones_httpx_makes(
+    https: str | None, http: str | None, all_: str | None, no_proxy: list[str], lower: bool
+) -> None:
+    variables = {"HTTPS_PROXY": https, "HTTP_PROXY": http, "ALL_PROXY": all_}
+    environment = {
+        (name.lower() if lower else name): value
+        for name, value in variables.items()
+        if value is not None
+    }
+    environment["no_proxy" if lower else "NO_PROXY"] = ",".join(no_proxy)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in PROXY_VARIABLES:
+            patch.delenv(name, raising=False)
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        assert environment_routes() == get_environment_proxies()

@@ -171,6 +171,13 @@ async def huge_header(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     await writer.drain()
 
 
+async def truncated(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
+    writer.write(http_head(200, Content_Length="1000") + b'{"code":"00000","da')
+    await writer.drain()
+    writer.close()  # the body stops 980 bytes short
+
+
 async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     await read_request(reader)
     writer.write(http_head(200, Content_Length="100000"))
@@ -197,6 +204,7 @@ async def endless_chunks(reader: asyncio.StreamReader, writer: asyncio.StreamWri
 TRANSPORT_CASES = {
     "garbage": (garbage, OPayConnectionError),
     "reset mid-head": (reset, OPayConnectionError),
+    "body cut short": (truncated, OPayConnectionError),
     "2 MB header": (huge_header, OPayConnectionError),
     "a drip that never ends": (drip, OPayTimeoutError),
     "silence": (silence, OPayTimeoutError),
