@@ -7,6 +7,7 @@ from typing import Final
 
 import attrs
 
+from .._repr import SafeRepr
 from ._fake import FakeOPay
 from ._faults import FaultRates
 from ._opay import DEFAULT_MERCHANT_ID, DEFAULT_SECRET_KEY
@@ -22,8 +23,8 @@ _RATE_LABELS: Final = {
 }
 
 
-@attrs.frozen(kw_only=True)
-class SimulatorBanner:
+@attrs.frozen(kw_only=True, repr=False)
+class SimulatorBanner(SafeRepr):
     """The start-up banner of a served simulator: where it is and how to reach it.
 
     Its first line is always ``OPay simulator listening on <base URL>``, so a script
@@ -146,4 +147,6 @@ OPAY_BASE_URL=http://127.0.0.1:8000
         ]
 
     def __str__(self) -> str:
+        if not all(hasattr(self, field.name) for field in attrs.fields(SimulatorBanner)):
+            return repr(self)  # a traceback's locals, while __init__ has not finished
         return "\n".join(self.lines())

@@ -75,9 +75,12 @@ class FakeOPay:
         self._app: ASGIApp | None = None
 
     def __repr__(self) -> str:
+        opay = getattr(self, "_opay", None)  # also while __init__ has not finished
+        if opay is None:
+            return "FakeOPay(<not set up>)"
         return (
             f"FakeOPay(merchant_id={self.merchant_id!r}, secret_key=<hidden>, "
-            f"payments={len(self._opay.ledger)}, auto_create={self.auto_create})"
+            f"payments={len(opay.ledger)}, auto_create={self.auto_create})"
         )
 
     @property

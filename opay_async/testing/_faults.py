@@ -10,6 +10,7 @@ from typing import Any, Final
 import attrs
 
 from .._errors import OPayValidationError
+from .._repr import SafeRepr
 from .._validation import number, text
 
 __all__ = [
@@ -66,8 +67,8 @@ def _header(_instance: object, attribute: attrs.Attribute[Any], value: object) -
         raise OPayValidationError(attribute.name, f"must be printable ASCII, got {value!r}")
 
 
-@attrs.frozen(kw_only=True)
-class Fault:
+@attrs.frozen(kw_only=True, repr=False)
+class Fault(SafeRepr):
     """One injected failure.
 
     Attributes:
@@ -100,8 +101,8 @@ def _rate(_instance: object, attribute: attrs.Attribute[float], value: object) -
     number(attribute.name, value, at_least=0, at_most=1)
 
 
-@attrs.frozen(kw_only=True)
-class FaultRates:
+@attrs.frozen(kw_only=True, repr=False)
+class FaultRates(SafeRepr):
     """The probability of each random fault for one request; they add up to at most 1.
 
     Attributes:

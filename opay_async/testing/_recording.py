@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from .._repr import SafeRepr
 from .._validation import number
 from ._faults import FaultKind
 from ._reply import Reply
@@ -14,8 +15,8 @@ from ._reply import Reply
 __all__ = ["RequestLog", "SeenRequest"]
 
 
-@attrs.frozen(kw_only=True)
-class SeenRequest:
+@attrs.frozen(kw_only=True, repr=False)
+class SeenRequest(SafeRepr):
     """A request the simulator received, recorded in ``FakeOPay.requests``.
 
     Attributes:

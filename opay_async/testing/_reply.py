@@ -9,6 +9,7 @@ from typing import Any, Final
 import attrs
 
 from .._payment import Payment
+from .._repr import SafeRepr
 from ._faults import Fault, FaultKind
 
 __all__ = [
@@ -35,8 +36,8 @@ ALREADY_PAID_CODE: Final = "02001"
 ALREADY_PAID_MESSAGE: Final = "payment already paid, use the refund API."
 
 
-@attrs.frozen(kw_only=True)
-class Reply:
+@attrs.frozen(kw_only=True, repr=False)
+class Reply(SafeRepr):
     """What the simulator answers to one request.
 
     Attributes:

@@ -25,6 +25,7 @@ from typing import Final
 import attrs
 
 from .._payment import OrderStatus
+from .._repr import SafeRepr
 from ._faults import BAD_GATEWAY_PAGE, Fault, FaultKind
 from ._reply import message_for
 
@@ -56,8 +57,8 @@ class ScriptError(ValueError):
     """A reference holds ``[sim:`` but not a script the simulator understands."""
 
 
-@attrs.frozen
-class Script:
+@attrs.frozen(repr=False)
+class Script(SafeRepr):
     """The outcome a reference asks for.
 
     Attributes:
