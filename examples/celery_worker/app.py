@@ -1,0 +1,219 @@
+"""The Celery app: a task closing one chunk of payments, one OPay client per worker process.
+
+Start a worker (prefork pool: ``--concurrency`` processes, each with its own client):
+
+    celery -A examples.celery_worker.app worker --pool prefork --concurrency 4
+
+The broker and the result backend come from ``CELERY_BROKER_URL`` and
+``CELERY_RESULT_BACKEND`` (see :mod:`examples.celery_worker.settings`), the client from
+``OPAY_*`` as ``OPayClient.from_env()`` reads them.
+
+Celery tasks are synchronous and the client is async. Each worker process keeps **one
+event loop** (an ``asyncio.Runner``) for its whole life, created with the client when the
+process starts: the client's pooled connections belong to the loop that opened them, so
+an ``asyncio.run()`` per task (a new loop each time) would break its pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+# Celery ships no type hints (no py.typed): its objects are ``Any`` here, and what the
+# example uses of them is typed by the Protocol below.
+from celery import Celery, signals  # type: ignore[import-untyped]
+
+from opay_async import CloseRecord, OPayClient
+
+from .settings import WorkerSettings, celery_config, make_local_folders
+
+__all__ = ["ChunkTask", "Item", "app", "close_chunk", "close_chunk_task", "close_items"]
+
+T = TypeVar("T")
+#: One item of a chunk, as JSON carries it: a reference, or a row such as
+#: ``{"reference": "SHOP-1", "country": "EG"}`` (``order_no`` or ``orderNo`` too).
+Item = str | dict[str, str]
+
+logger = logging.getLogger(__name__)
+
+# --8<-- [start:app]
+app: Any = Celery("opay_celery_worker")
+app.conf.update(celery_config(os.environ))
+make_local_folders(os.environ)  # for the serverless default broker and backend only
+# --8<-- [end:app]
+
+
+async def close_items(
+    opay: OPayClient, items: Sequence[Item], *, country: str | None, concurrency: int
+) -> list[CloseRecord]:
+    """Close ``items`` with ``iter_close_many``; one record per item, in the items' order.
+
+    Records are JSON-ready (``CloseOutcome.to_record()``): reference, order_no, country,
+    ``ok`` (closed), the order status OPay reported, the error's type, code and message,
+    whether a retry may succeed, and the attempts made. A failure is a record, never an
+    exception.
+    """
+    records: list[CloseRecord] = []
+    outcomes = opay.iter_close_many(items, country=country, concurrency=concurrency)
+    async with contextlib.aclosing(outcomes):
+        async for outcome in outcomes:
+            records.append(outcome.to_record())
+    records.sort(key=lambda record: record["index"])
+    return records
+
+
+# --8<-- [start:process]
+@dataclass
+class _Process:
+    """What one worker process keeps between tasks: its event loop and its client."""
+
+    runner: asyncio.Runner
+    client: OPayClient
+    settings: WorkerSettings
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the process's loop; cancel it if the task is interrupted.
+
+        Celery's soft time limit raises ``SoftTimeLimitExceeded`` wherever the process
+        is, here inside the loop: the interrupted coroutine is cancelled (its requests
+        too) before the exception goes on, so no half-done work is left on the loop.
+        """
+        loop = self.runner.get_loop()
+        task = loop.create_task(coroutine)
+        try:
+            return loop.run_until_complete(task)
+        except BaseException:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(task)
+            raise
+
+
+_worker_pool_size = 1  # the pool size of this worker, set in the main process
+_process: _Process | None = None  # set in each pool process
+_process_error: str | None = None  # why the client could not be made, if it could not
+
+
+def _quiet_httpx(**_: Any) -> None:
+    """httpx logs every request at INFO: a line per payment is noise in a bulk worker."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _remember_pool_size(sender: Any, **_: Any) -> None:
+    """In the worker's main process, before the pool forks: note how many processes."""
+    global _worker_pool_size  # noqa: PLW0603 (per-process state is the point)
+    concurrency = getattr(sender, "concurrency", None)
+    _worker_pool_size = concurrency if isinstance(concurrency, int) and concurrency > 0 else 1
+
+
+def _open_client(**_: Any) -> None:
+    """In each new pool process: one event loop and one client, for every task it runs.
+
+    An error (a missing ``OPAY_*`` variable, a bad rate) is logged and kept; each task
+    then fails with it, instead of the pool restarting the process over and over.
+    """
+    global _process, _process_error  # noqa: PLW0603
+    runner = asyncio.Runner()
+    try:
+        settings = WorkerSettings.from_env(os.environ, pool_size=_worker_pool_size)
+
+        async def open_client() -> OPayClient:  # made on the loop it will live on
+            return OPayClient.from_env(rate_limit=settings.rate_limit)
+
+        client = runner.run(open_client())
+    except (ValueError, OSError) as error:  # OPayValidationError is a ValueError
+        runner.close()
+        _process_error = str(error)  # OPay errors never hold the secret key
+        logger.error("OPay client not created: %s", _process_error)  # noqa: TRY400
+        return
+    _process = _Process(runner, client, settings)
+    rate = settings.rate_limit
+    logger.info(
+        "OPay client ready in process %d: rate_limit=%s (%s), concurrency=%d",
+        os.getpid(),
+        "none" if rate is None else f"{rate:g}/s",
+        "no merchant rate"
+        if rate is None
+        else f"merchant {settings.merchant_rate:g}/s over {settings.processes} processes",
+        settings.concurrency,
+    )
+
+
+def _close_client(**_: Any) -> None:
+    """When the process stops: close the client's connections, then its loop."""
+    global _process
+    process, _process = _process, None
+    if process is None:  # a prefork worker's main process holds no client
+        return
+    try:
+        process.runner.run(process.client.aclose())
+    finally:
+        process.runner.close()
+    logger.info("OPay client closed in process %d", os.getpid())
+
+
+def _on(signal: Any, handler: Callable[..., None]) -> None:
+    """Connect ``handler`` to a Celery signal (``Any``: Celery's signals are untyped)."""
+    signal.connect(handler, weak=False)
+
+
+_on(signals.after_setup_logger, _quiet_httpx)
+_on(signals.worker_init, _remember_pool_size)
+_on(signals.worker_process_init, _open_client)
+_on(signals.worker_process_shutdown, _close_client)
+_on(signals.worker_shutdown, _close_client)  # the solo pool sends this one, not the above
+# --8<-- [end:process]
+
+
+# --8<-- [start:task]
+def close_chunk(
+    items: list[Item], country: str | None = None, first_index: int = 0
+) -> list[CloseRecord]:
+    """Close one chunk of payments on this process's client; return their records.
+
+    Args:
+        items: References (with ``country``) or rows naming ``reference`` / ``order_no``
+            and ``country``.
+        country: The country of references, and of rows that name none.
+        first_index: The position of the chunk's first item in the whole input: each
+            record's ``index`` is its item's position there.
+
+    Returns:
+        One JSON-ready ``CloseRecord`` per item, in the items' order.
+    """
+    process = _process
+    if process is None:
+        raise RuntimeError(
+            _process_error
+            or "no OPay client in this process: run the worker with --pool prefork or solo"
+        )
+    records = process.run(
+        close_items(
+            process.client, items, country=country, concurrency=process.settings.concurrency
+        )
+    )
+    closed = 0
+    for record in records:
+        record["index"] += first_index
+        closed += record["ok"]
+    logger.info("closed %d of a chunk of %d at index %d", closed, len(records), first_index)
+    return records
+
+
+class ChunkTask(Protocol):
+    """``close_chunk`` registered with Celery, as the producer uses it (a ``celery.Task``)."""
+
+    name: str
+
+    def s(self, items: list[Item], country: str | None = None, first_index: int = 0) -> Any:
+        """The task's signature with these arguments (a ``celery.Signature``)."""
+        ...
+
+
+close_chunk_task: ChunkTask = app.task(name="opay.close_chunk")(close_chunk)
+# --8<-- [end:task]

@@ -1,0 +1,170 @@
+"""The Celery example end to end: real workers in separate processes, OPay over HTTP.
+
+One prefork worker of two pool processes (``celery worker --pool prefork --concurrency
+2``) and ``opay-async simulate`` run as subprocesses for the module; the broker is kombu's
+filesystem transport and the result backend Celery's file backend, both in a temporary
+folder, so nothing needs a server. Every process started is stopped at the end, whatever
+happened (see ``examples/celery_worker/local.py``).
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kombu import Connection
+
+from examples.celery_worker import local
+from examples.celery_worker.app import app
+from examples.celery_worker.producer import fan_out, gather
+from examples.celery_worker.serverless import FileBackend, FilesystemTransport
+
+PROCESSES = 2
+REFERENCES = 10_000
+CHUNK = 500
+
+
+class Run:
+    """The simulator and the workers the module's tests share."""
+
+    def __init__(self, simulator: local.Simulator, workers: local.Workers, env: dict[str, str]):
+        self.simulator = simulator
+        self.workers = workers
+        self.env = env
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    folder = tmp_path_factory.mktemp("celery")
+    with local.simulator() as simulator:
+        env = {
+            "CELERY_BROKER_URL": "filesystem://",
+            "CELERY_DATA_DIR": str(folder / "data"),
+            # 20,000 attempts/s for the merchant over 2 processes: 10,000/s each (not binding).
+            "OPAY_MERCHANT_RATE": "20000",
+            "OPAY_WORKER_PROCESSES": str(PROCESSES),
+            "OPAY_CONCURRENCY": "50",
+            **simulator.environment,
+        }
+        local.use_broker(env)
+        with local.workers(env, processes=PROCESSES, log=folder / "worker.log") as workers:
+            yield Run(simulator, workers, env)
+    # Stopped: each pool process closed its client on its way out.
+    assert workers.log_text().count("OPay client closed in process") == PROCESSES
+
+
+def test_ten_thousand_references_over_two_worker_processes(run: Run) -> None:
+    # The serverless broker and backend are the ones that publish files whole.
+    assert isinstance(app.backend, FileBackend)
+    with app.connection_for_write() as connection:
+        assert isinstance(connection.transport, FilesystemTransport)
+    run.simulator.admin("POST", "/reset")
+    references = [f"CELERY-{number:05d}" for number in range(REFERENCES)]
+
+    started = time.monotonic()
+    result = fan_out(iter(references), country="EG", chunk_size=CHUNK)  # a lazy "query"
+    records = list(gather(result, timeout=90))
+    elapsed = time.monotonic() - started
+
+    # Every reference ends with exactly one record, closed, at its position in the input.
+    assert Counter(record["reference"] for record in records) == Counter(references)
+    assert [record["index"] for record in records] == list(range(REFERENCES))
+    assert all(record["reference"] == references[record["index"]] for record in records)
+    assert all(record["ok"] and record["order_status"] == "CLOSE" for record in records)
+    assert {record["error"] for record in records} == {None}
+    json.dumps(records)  # JSON all through, as Celery carried it
+
+    # The simulator, not the records, says each payment is closed.
+    state = run.simulator.admin("GET", "/")
+    payments = run.simulator.admin("GET", "/payments")["payments"]
+    assert {payment["reference"] for payment in payments} == set(references)
+    assert {payment["status"] for payment in payments} == {"CLOSE"}
+    assert state["payments"] == state["closed_count"] == REFERENCES
+    assert state["request_count"] == REFERENCES  # no retries, no duplicates
+
+    # Both pool processes did a share of the chunks, each on the client it made once.
+    worked = run.workers.processes_that_worked()
+    assert len(worked) == PROCESSES, worked
+    assert sum(worked.values()) == REFERENCES // CHUNK
+    log = run.workers.log_text()
+    assert log.count("OPay client ready in process") == PROCESSES
+    assert "rate_limit=10000/s (merchant 20000/s over 2 processes)" in log
+    print(
+        f"{REFERENCES} references, {PROCESSES} processes: {elapsed:.1f} s, {len(records)} records"
+    )
+
+
+def test_the_producer_command_closes_a_csv_file(run: Run, tmp_path: Path) -> None:
+    output = tmp_path / "results.jsonl"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "examples.celery_worker.producer"),
+            *("examples/stale_orders.csv", "--chunk-size", "40", "--output", str(output)),
+            *("--timeout", "60"),
+        ],
+        cwd=local.ROOT,
+        env={**os.environ, **run.env, "PYTHONPATH": str(local.ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    # The file's 5 malformed rows fail validation (never sent): exit code 1.
+    assert done.returncode == 1, done.stderr
+    assert "295 closed, 5 not closed" in done.stderr
+    assert len(records) == 300
+    assert [record["index"] for record in records] == list(range(300))
+    failed = [record for record in records if not record["ok"]]
+    assert {record["error_type"] for record in failed} == {"OPayValidationError"}
+    assert {record["attempts"] for record in failed} == {0}
+    closed = {record["reference"] for record in records if record["ok"]}
+    for reference in sorted(closed)[:5]:
+        payment = run.simulator.admin("GET", f"/payments/{reference}")
+        assert payment["status"] == "CLOSE"
+
+
+def test_workers_log_no_deprecation_and_no_secret(run: Run) -> None:
+    log = run.workers.log_text()
+    assert "DeprecationWarning" not in log  # Celery's CPendingDeprecationWarning included
+    assert "Traceback" not in log
+    assert run.env["OPAY_SECRET_KEY"] not in log
+
+
+@pytest.mark.parametrize("name", ["settings", "producer"])
+def test_the_examples_docstrings(name: str) -> None:
+    module = importlib.import_module(f"examples.celery_worker.{name}")
+    failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert attempted and not failed
+
+
+def test_the_serverless_broker_and_backend_publish_whole_files(tmp_path: Path) -> None:
+    queue = tmp_path / "queue"
+    queue.mkdir()
+    options = {"data_folder_in": str(queue), "data_folder_out": str(queue)}
+    with Connection(
+        "filesystem://", transport=FilesystemTransport, transport_options=options
+    ) as broker:
+        channel = broker.default_channel
+        channel._put("chunks", {"body": "x" * 200_000})
+        (queue / ".0123.tmp").write_bytes(b'{"half": ')  # a message being written
+        assert [path.name.endswith(".chunks.msg") for path in queue.iterdir()].count(True) == 1
+        assert channel._size("chunks") == 1
+        assert channel._get("chunks") == {"body": "x" * 200_000}
+        assert channel._size("chunks") == 0
+
+    results = tmp_path / "results"
+    results.mkdir()
+    backend = FileBackend(app=app, url=results.as_uri())
+    backend.set(b"celery-task-meta-1", b"y" * 200_000)
+    assert backend.get(b"celery-task-meta-1") == b"y" * 200_000
+    assert sorted(path.name for path in results.iterdir()) == ["celery-task-meta-1"]
