@@ -90,7 +90,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 @contextlib.contextmanager
 def spawned(
-    *args: str, timeout: float = RUN_TIMEOUT, **options: Any
+    *args: str, timeout: float = RUN_TIMEOUT, command: list[str] | None = None, **options: Any
 ) -> Iterator[subprocess.Popen[bytes]]:
     """The command started in the background; killed (and reaped) if still running after.
 
@@ -98,7 +98,7 @@ def spawned(
     gets an end of file instead of hanging.
     """
     options.setdefault("env", clean_env())
-    process = subprocess.Popen([*COMMAND, *args], **options)
+    process = subprocess.Popen([*(command or COMMAND), *args], **options)
     watchdog = threading.Timer(timeout, process.kill)
     watchdog.start()
     try:
@@ -110,7 +110,8 @@ def spawned(
         process.wait(timeout=10)
         for stream in (process.stdin, process.stdout, process.stderr):
             if stream is not None:
-                stream.close()
+                with contextlib.suppress(OSError):  # a pipe the command no longer reads
+                    stream.close()
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -13,15 +13,16 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
 from .helpers import (
     CONTROL,
     assert_usage_error,
-    clean_env,
     env_for,
     run,
+    spawned,
     stub_server,
 )
 
@@ -148,30 +149,35 @@ def test_an_enormous_line_on_a_pipe_is_not_read_whole() -> None:
     """300 MB without a newline, from a producer still writing: refused after 128 KiB."""
     written = 0
 
-    def produce(stream: object) -> None:
+    def produce(stream: BinaryIO) -> None:
         nonlocal written
         block = b"A" * (1 << 20)
         try:
             for _ in range(300):
-                stream.write(block)  # type: ignore[attr-defined]
+                stream.write(block)
                 written += len(block)
-        except (BrokenPipeError, ValueError):
+        except BrokenPipeError:
             pass  # the command stopped reading: that is the point
 
-    with subprocess.Popen(
-        [*MEASURED, "close-many", "-", "--simulate", "--country", "EG"],
+    with spawned(
+        "close-many",
+        "-",
+        "--simulate",
+        "--country",
+        "EG",
+        command=MEASURED,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=clean_env(),
     ) as process:
+        assert process.stdin is not None
+        assert process.stderr is not None
+        # The pipe stays open while the producer writes: nothing closes it early.
         producer = threading.Thread(target=produce, args=(process.stdin,))
         producer.start()
-        try:
-            _, stderr = process.communicate(timeout=60)
-        finally:
-            producer.join(timeout=60)
-    text = stderr.decode()
+        process.wait(timeout=60)
+        producer.join(timeout=60)
+        text = process.stderr.read().decode()
     assert process.returncode == 2, text
     assert "standard input line 1 is longer than 65536 bytes" in text.splitlines()[-2]
     assert "Traceback" not in text
