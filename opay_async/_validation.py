@@ -165,7 +165,7 @@ def country_field(value: object) -> str:
 
 
 def text(field: str, value: object) -> str:
-    """Return ``value`` if it is a string that is not blank, else raise.
+    """Return ``value`` if it is printable text that is not blank, else raise.
 
     Examples:
         >>> text("reference", "  ")
@@ -177,6 +177,12 @@ def text(field: str, value: object) -> str:
         raise OPayValidationError(field, f"must be a string, got {type(value).__name__}")
     if not value.strip():
         raise OPayValidationError(field, "must not be empty")
+    if not value.isprintable():
+        # A tab, a newline, an escape sequence or a lone surrogate: never an order number,
+        # and never sent (it would reach OPay's logs, and ours, as it is).
+        raise OPayValidationError(
+            field, f"must be printable text (no control characters), got {value!r}"
+        )
     return value
 
 

@@ -180,3 +180,11 @@ def test_policy_repr_is_readable() -> None:
     assert repr(RetryPolicy.none()) == (
         "RetryPolicy(attempts=1, timeout=60.0, wait_initial=0.5, wait_max=8.0)"
     )
+
+
+@pytest.mark.parametrize("value", ["A1\x1b[2J", "A1\n", "A\t1", "A1\x00", "\ud800", "A\u202e1"])
+@pytest.mark.parametrize("field", ["reference", "order_no"])
+def test_control_characters_never_leave_the_client(field: str, value: str) -> None:
+    with pytest.raises(OPayValidationError, match="printable text") as caught:
+        CloseRequest(country="EG", **{field: value})  # type: ignore[arg-type]
+    assert caught.value.field == field
