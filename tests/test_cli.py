@@ -154,7 +154,7 @@ def test_close_many_csv_writes_one_line_per_row(tmp_path: Path) -> None:
     failed = [r for r in records if not r["ok"]]
     # The example's five bad rows fail validation; every other row is closed.
     assert len(failed) == 5
-    assert all(r["error_code"] == "OPayValidationError" and r["attempts"] == 0 for r in failed)
+    assert all(r["error_type"] == "OPayValidationError" and r["attempts"] == 0 for r in failed)
     assert {r["reference"] for r in failed} >= {"SHOP-2026-BADCOUNTRY", "SHOP-2026-LEGACY"}
     assert all(r["order_status"] == "CLOSE" for r in records if r["ok"])
     assert result.returncode == 1

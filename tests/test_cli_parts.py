@@ -25,6 +25,8 @@ from opay_async import (
     OPayHTTPError,
     OrderStatus,
     Payment,
+    PaymentAlreadyPaidError,
+    PaymentNotClosedError,
     PaymentNotFoundError,
 )
 from opay_async._cli._config import read_secret_key_file
@@ -40,11 +42,12 @@ from opay_async._cli._text import json_line, printable
 REQUEST = CloseRequest(reference="R-1", country="EG")
 
 
-def closed(status: OrderStatus = OrderStatus.CLOSE) -> CloseOutcome:
-    payment = Payment(
-        reference="R-1", order_no="211", country="EG", amount=None, order_status=status
-    )
-    return CloseOutcome(request=REQUEST, payment=payment, error=None, attempts=2)
+def payment(status: OrderStatus) -> Payment:
+    return Payment(reference="R-1", order_no="211", country="EG", amount=None, order_status=status)
+
+
+def closed() -> CloseOutcome:
+    return CloseOutcome(request=REQUEST, payment=payment(OrderStatus.CLOSE), error=None, attempts=2)
 
 
 def failed(error: Exception) -> CloseOutcome:
@@ -251,15 +254,27 @@ def test_records_name_the_error() -> None:
         "country": "EG",
         "ok": True,
         "order_status": "CLOSE",
+        "error_type": None,
         "error_code": None,
         "error": None,
+        "retryable": None,
         "attempts": 2,
     }
     not_found = outcome_record(failed(PaymentNotFoundError("02006", "payment not found.")), 1)
     assert (not_found["error_code"], not_found["error"]) == ("02006", "payment not found.")
     assert outcome_record(failed(OPayHTTPError(502, "bad gateway")), 1)["error_code"] == "HTTP 502"
     broken = outcome_record(failed(OPayConnectionError("refused")), 1)
-    assert broken["error_code"] == "OPayConnectionError"
+    assert (broken["error_type"], broken["error_code"], broken["retryable"]) == (
+        "OPayConnectionError",
+        None,
+        True,
+    )
+    paid = outcome_record(failed(PaymentAlreadyPaidError(payment(OrderStatus.SUCCESS))), 3)
+    assert (paid["ok"], paid["order_status"], paid["error_type"]) == (
+        False,
+        "SUCCESS",
+        "PaymentAlreadyPaidError",
+    )
 
 
 def test_already_closed_counts_only_whole_lines(tmp_path: Path) -> None:
@@ -347,25 +362,32 @@ def test_printable_text_is_printable(text: str) -> None:
 
 def test_tally_counts_and_summarises() -> None:
     console = Console(file=io.StringIO(), width=100)
-    with Tally(console, total=4) as tally:
+    with Tally(console, total=5) as tally:
         tally.add(closed())
-        tally.add(closed(OrderStatus.FAIL))
+        tally.add(failed(PaymentNotClosedError(payment(OrderStatus.FAIL))))
+        tally.add(failed(PaymentAlreadyPaidError(payment(OrderStatus.SUCCESS))))
         tally.add(failed(PaymentNotFoundError("02006", "payment not found.")))
         tally.add(failed(OPayConnectionError("refused")))
     tally.skipped = 3
-    assert (tally.done, tally.closed, tally.failed, tally.retries) == (4, 1, 2, 2)
+    assert (tally.done, tally.closed, tally.paid, tally.failed, tally.retries) == (5, 1, 1, 2, 1)
     assert not tally.all_closed
     console.print(tally.summary(interrupted=True))
     shown = console.file.getvalue()  # type: ignore[attr-defined]
     for text in (
         "interrupted",
-        "4 of 4",
+        "5 of 5",
+        "paid meanwhile: refund, do not cancel",
         "answered FAIL",
         "02006",
         "OPayConnectionError",
         "skipped",
     ):
         assert text in shown
+    assert tally.plain_words("out.jsonl") == [
+        '4 rows were not closed: their records in out.jsonl have "ok": false, with the '
+        'error and whether a later run may close them ("retryable").',
+        "1 payment was paid meanwhile: refund them; do not mark their orders cancelled.",
+    ]
 
 
 def test_the_summary_shows_hostile_codes_escaped_and_not_as_markup() -> None:
@@ -391,7 +413,7 @@ def test_the_bar_is_drawn_only_when_asked_and_ends_on_the_final_counts() -> None
     frames = drawn.split("\r")
     assert "3/3" in frames[-1]
     assert "closed 1" in frames[-1]
-    assert "failed 1" in frames[-1]
+    assert "not closed 1" in frames[-1]
     quiet = Console(file=io.StringIO(), force_terminal=True, width=120)
     with Tally(quiet, total=2, bar=False) as tally:
         tally.add(closed())

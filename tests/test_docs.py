@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 import opay_async._connections
-from opay_async._cli import _parser, main
+from opay_async._cli import main
+from opay_async._cli._parser import build_parser
 from opay_async.testing import FakeOPay, instant_retries
 
 ROOT = Path(__file__).parent.parent
@@ -119,7 +120,7 @@ def test_shell_samples_are_valid_commands(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     for command in commands:
-        _parser().parse_args(command)
+        build_parser().parse_args(command)
         if "--simulate" in command:
             assert main(command) in (0, 1)  # the example file has rows that must fail
 

@@ -27,9 +27,6 @@ from ._text import PrintableFormatter, printable
 
 __all__ = ["main"]
 
-#: The parser of the command (the documentation's tests parse every sample with it).
-_parser = build_parser
-
 
 def _require_cli_extra() -> None:
     if importlib.util.find_spec("rich") is None:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from ._config import build_client
+from .. import CloseOutcome, OPayValidationError
+from ._config import SIMULATED_FAULT_RATE, build_client
 from ._exit import EXIT_INTERRUPTED, EXIT_NOT_ALL_CLOSED, EXIT_OK, UsageError, stop_on_sigterm
 from ._feed import ThreadFeed
 from ._input import InputError, Row, Source, chunks, open_source, rows_of
@@ -26,7 +27,7 @@ from ._output import ResultsFile, outcome_record
 from ._report import Tally
 
 if TYPE_CHECKING:
-    from .. import CloseOutcome, OPayClient
+    from .. import OPayClient
 
 __all__ = ["close_many"]
 
@@ -59,11 +60,26 @@ class _Run:
                     if self.results.closed.has(row):
                         self.tally.skip()
                         continue
+                    if not self.country and not row.get("country"):
+                        self._refuse(number, row)  # a row of its own, the run goes on
+                        continue
                     self.numbers[index] = number
                     index += 1
                     yield row
         except InputError as error:
             self.input_error = error
+
+    def _refuse(self, number: int, row: dict[str, str]) -> None:
+        """Write the failed record of a row that names no country, with no ``--country``."""
+        error = OPayValidationError(
+            "country",
+            "the row names none; give --country for the rows that name no country",
+            reference=row.get("reference") or None,
+            order_no=row.get("order_no") or None,
+        )
+        outcome = CloseOutcome(request=None, payment=None, error=error, attempts=0)
+        self.results.write(outcome_record(outcome, number))
+        self.tally.add(outcome)
 
     async def close_all(self, client: OPayClient, args: argparse.Namespace) -> None:
         """Close every row with ``client``, writing each record as its outcome comes."""
@@ -131,9 +147,17 @@ def close_many(args: argparse.Namespace) -> int:
             asyncio.run(run.close_all(client, args))
     finally:
         results.close()
+    if args.simulate:
+        tally.notes.append(
+            f"--simulate: the built-in simulator answers {SIMULATED_FAULT_RATE:.0%} of "
+            'requests with 50003 "service not available" on purpose, to show retries at '
+            "work; nothing was sent to OPay."
+        )
     failure = run.output_error or run.input_error
     if failure is None or tally.done + tally.skipped > 0:  # else the failure says it all
         console.print(tally.summary())
+        for line in tally.plain_words(results.name):
+            console.print(line, markup=False, highlight=False)
     if run.output_error is not None:
         hint = "; run again with --resume once that is fixed" if results.owned else ""
         raise UsageError(f"{run.output_error} (after {results.written} records){hint}")

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from .. import OPayAPIError, OPayHTTPError
 from ._exit import UsageError
 from ._text import json_line, printable
 
@@ -30,36 +29,23 @@ MAX_RECORD_BYTES: Final = 1 << 20
 
 
 def outcome_record(outcome: CloseOutcome, row: int) -> dict[str, Any]:
-    """The JSON object written for ``outcome`` (``row`` is its 1-based input row).
+    """The JSON object written for ``outcome``: its ``to_record()``, with its input ``row``.
 
-    Keys: ``row``, ``reference``, ``order_no``, ``country``, ``ok``, ``order_status``,
-    ``error_code``, ``error``, ``attempts``. ``error_code`` is OPay's code for a business
-    error, ``HTTP <status>`` for an HTTP failure, else the error's class name.
+    ``row`` (1 for the first data row) takes the place of the outcome's ``index`` in the
+    bulk run, which means nothing to whoever reads the file.
+
+    Examples:
+        >>> from opay_async import CloseOutcome, CloseRequest, PaymentNotFoundError
+        >>> missing = CloseOutcome(request=CloseRequest(reference="A1", country="EG"),
+        ...     payment=None, error=PaymentNotFoundError("02006", "payment not found."),
+        ...     attempts=1, index=4)
+        >>> record = outcome_record(missing, row=7)
+        >>> record["row"], record["ok"], record["error_type"], record["error_code"]
+        (7, False, 'PaymentNotFoundError', '02006')
     """
-    request, payment, error = outcome.request, outcome.payment, outcome.error
-    reference = request.reference if request else error.reference if error else None
-    order_no = request.order_no if request else error.order_no if error else None
-    if payment is not None:
-        reference = reference or payment.reference
-        order_no = order_no or payment.order_no
-    code: str | None = None
-    if isinstance(error, OPayAPIError):
-        code = error.code
-    elif isinstance(error, OPayHTTPError):
-        code = f"HTTP {error.status_code}"
-    elif error is not None:
-        code = type(error).__name__
-    return {
-        "row": row,
-        "reference": reference,
-        "order_no": order_no,
-        "country": request.country if request else None,
-        "ok": outcome.ok,
-        "order_status": payment.raw_order_status if payment else None,
-        "error_code": code,
-        "error": error.message if error else None,
-        "attempts": outcome.attempts,
-    }
+    record: dict[str, Any] = {"row": row}
+    record.update((key, value) for key, value in outcome.to_record().items() if key != "index")
+    return record
 
 
 @attrs.define

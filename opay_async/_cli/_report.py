@@ -25,6 +25,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from .. import PaymentAlreadyPaidError, PaymentNotClosedError
 from ._text import printable
 
 if TYPE_CHECKING:
@@ -59,8 +60,11 @@ class Tally:
 
     Attributes:
         done: Outcomes seen.
-        closed: Payments OPay reports as CLOSE.
-        failed: Outcomes with an error.
+        closed: Payments OPay reports as CLOSE (the only rows whose orders may be
+            marked cancelled).
+        paid: Payments paid meanwhile (``PaymentAlreadyPaidError``): refund them.
+        not_closed: Other states OPay reported after the close, counted by state.
+        failed: Outcomes with any other error.
         retries: Attempts beyond the first, summed.
         skipped: Rows skipped by ``--resume``.
         interrupted: Whether the run was stopped before the end of its input.
@@ -69,7 +73,8 @@ class Tally:
     def __init__(self, console: Console, total: int | None, *, bar: bool = True) -> None:
         self.console = console
         self.total = total
-        self.done = self.closed = self.failed = self.retries = self.skipped = 0
+        self.done = self.closed = self.paid = self.failed = self.retries = self.skipped = 0
+        self.notes: list[str] = []  # plain words printed under the summary
         self.interrupted = False
         self.not_closed: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
@@ -82,7 +87,7 @@ class Tally:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("closed [green]{task.fields[closed]}"),
-                TextColumn("failed [red]{task.fields[failed]}"),
+                TextColumn("not closed [red]{task.fields[failed]}"),
                 TextColumn("retries {task.fields[retries]}"),
                 TextColumn("{task.fields[rate]:.0f}/s"),
                 TimeElapsedColumn(),
@@ -118,13 +123,16 @@ class Tally:
         """Count ``outcome`` and move the bar."""
         self.done += 1
         self.retries += max(0, outcome.attempts - 1)
-        if outcome.error is not None:
-            self.failed += 1
-            self.errors[str(getattr(outcome.error, "code", type(outcome.error).__name__))] += 1
-        elif outcome.payment is not None and outcome.payment.is_closed:
+        error = outcome.error
+        if error is None:
             self.closed += 1
-        elif outcome.payment is not None:
-            self.not_closed[outcome.payment.raw_order_status] += 1
+        elif isinstance(error, PaymentAlreadyPaidError):
+            self.paid += 1
+        elif isinstance(error, PaymentNotClosedError):
+            self.not_closed[error.payment.raw_order_status] += 1
+        else:
+            self.failed += 1
+            self.errors[str(getattr(error, "code", type(error).__name__))] += 1
         self._draw()
 
     def skip(self) -> None:
@@ -144,7 +152,7 @@ class Tally:
             completed=done,
             total=total,
             closed=self.closed,
-            failed=self.failed,
+            failed=self.done - self.closed,
             retries=self.retries,
             rate=self.done / max(self.elapsed, 1e-9),
         )
@@ -166,6 +174,8 @@ class Tally:
         if self.skipped:
             table.add_row("skipped (closed in an earlier run)", str(self.skipped))
         table.add_row("closed", str(self.closed))
+        if self.paid:
+            table.add_row("paid meanwhile: refund, do not cancel", str(self.paid))
         for status, count in _most_common(self.not_closed):
             table.add_row(Text(f"answered {status} (not closed)"), str(count))
         table.add_row("failed", str(self.failed))
@@ -176,3 +186,25 @@ class Tally:
         table.add_row("time", f"{elapsed:.2f} s")
         table.add_row("rate", f"{self.done / max(elapsed, 1e-9):.0f} closes/s")
         return table
+
+    def plain_words(self, results: str) -> list[str]:
+        """What the summary means, in sentences: where the rows not closed are, and notes.
+
+        Args:
+            results: Where the records went (a file name, or standard output).
+        """
+        lines: list[str] = []
+        not_closed = self.done - self.closed
+        if not_closed:
+            rows = "1 row was" if not_closed == 1 else f"{not_closed} rows were"
+            lines.append(
+                f"{rows} not closed: their records in {results} have "
+                '"ok": false, with the error and whether a later run may close them '
+                '("retryable").'
+            )
+        if self.paid:
+            payments = "1 payment was" if self.paid == 1 else f"{self.paid} payments were"
+            lines.append(
+                f"{payments} paid meanwhile: refund them; do not mark their orders cancelled."
+            )
+        return lines + self.notes
