@@ -47,7 +47,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     folder = tmp_path_factory.mktemp("celery")
     with local.simulator() as simulator:
         env = {
-            "CELERY_BROKER_URL": "filesystem://",
+            "CELERY_BROKER_URL": "filesystem://localhost//",
             "CELERY_DATA_DIR": str(folder / "data"),
             # 20,000 attempts/s for the merchant over 2 processes: 10,000/s each (not binding).
             "OPAY_MERCHANT_RATE": "20000",
@@ -136,6 +136,8 @@ def test_the_producer_command_closes_a_csv_file(run: Run, tmp_path: Path) -> Non
 def test_workers_log_no_deprecation_and_no_secret(run: Run) -> None:
     log = run.workers.log_text()
     assert "DeprecationWarning" not in log  # Celery's CPendingDeprecationWarning included
+    assert "WARNING/" not in log  # e.g. kombu's for a broker URL without a host
+    assert "ERROR/" not in log
     assert "Traceback" not in log
     assert run.env["OPAY_SECRET_KEY"] not in log
 

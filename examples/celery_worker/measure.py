@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import local
 from .producer import fan_out, gather
-from .settings import DEFAULT_CONCURRENCY
+from .settings import DEFAULT_BROKER_URL, DEFAULT_CONCURRENCY
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as folder, local.simulator() as simulator:
         simulator.set_latency(args.latency)
         env = {
-            "CELERY_BROKER_URL": "filesystem://",
+            "CELERY_BROKER_URL": DEFAULT_BROKER_URL,
             "CELERY_DATA_DIR": str(Path(folder) / "data"),
             "OPAY_CONCURRENCY": str(args.concurrency),
             **simulator.environment,

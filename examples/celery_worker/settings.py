@@ -2,7 +2,7 @@
 
 Celery (``CELERY_*``):
 
-- ``CELERY_BROKER_URL``: where tasks are queued. Default ``filesystem://``: kombu's
+- ``CELERY_BROKER_URL``: where tasks are queued. Default ``filesystem://localhost//``: kombu's
   filesystem transport, message files in ``$CELERY_DATA_DIR/queue``. It needs no server
   but only works on one machine; in production use ``redis://host:6379/0`` or
   ``amqp://user:password@host:5672//`` (RabbitMQ).
@@ -47,8 +47,9 @@ __all__ = [
     "per_process_rate",
 ]
 
-#: Needs no server, but works on one machine only.
-DEFAULT_BROKER_URL: Final = "filesystem://"
+#: Needs no server, but works on one machine only. (kombu logs a warning for a URL
+#: without a host, ``filesystem://``: the host names none, the files are local.)
+DEFAULT_BROKER_URL: Final = "filesystem://localhost//"
 #: Where the filesystem broker and the file result backend keep their files by default.
 DEFAULT_DATA_DIR: Final = Path(tempfile.gettempdir()) / "opay-celery"
 #: Requests in flight per worker process: enough for ~1,000 closes/s at 50 ms latency.
@@ -108,7 +109,7 @@ def celery_config(environ: Mapping[str, str]) -> dict[str, Any]:
         ('redis://cache:6379/0', 'redis://cache:6379/1', False)
         >>> config = celery_config({"CELERY_DATA_DIR": "/tmp/c"})
         >>> config["broker_url"], config["broker_transport"]
-        ('filesystem://', 'examples.celery_worker.serverless:FilesystemTransport')
+        ('filesystem://localhost//', 'examples.celery_worker.serverless:FilesystemTransport')
         >>> config["result_backend"]
         'examples.celery_worker.serverless:FileBackend+file:///tmp/c/results'
         >>> config["broker_transport_options"]["data_folder_in"]
