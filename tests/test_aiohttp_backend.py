@@ -8,7 +8,7 @@ import aiohttp
 import httpx
 import pytest
 
-from opay_async._aiohttp import AiohttpBackend, _translated, _TranslatedStream
+from opay_async._aiohttp import _translated, _TranslatedStream
 
 
 @pytest.mark.parametrize(
