@@ -49,9 +49,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         env = {
             "CELERY_BROKER_URL": "filesystem://localhost//",
             "CELERY_DATA_DIR": str(folder / "data"),
-            # 20,000 attempts/s for the merchant over 2 processes: 10,000/s each (not binding).
+            # 20,000 attempts/s for the merchant over the pool's 2 processes (no
+            # OPAY_WORKER_PROCESSES: the pool size is used): 10,000/s each, not binding.
             "OPAY_MERCHANT_RATE": "20000",
-            "OPAY_WORKER_PROCESSES": str(PROCESSES),
             "OPAY_CONCURRENCY": "50",
             **simulator.environment,
         }
