@@ -41,8 +41,14 @@ def _server(app: ASGIApp, host: str, port: int) -> Any:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    """A listening socket of our own, so a port that is taken fails here, cleanly."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    """A listening socket of our own, so a port that is taken fails here, cleanly.
+
+    Made with ``IPPROTO_TCP`` named: asyncio sets ``TCP_NODELAY`` on the connections it
+    accepts only from a socket that says it is TCP. Without it each answer's body waits
+    for the client's delayed ACK, about 40 ms a request on Linux.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
