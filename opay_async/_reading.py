@@ -17,7 +17,7 @@ import httpx
 
 from ._errors import Identity, OPayResponseError
 
-__all__ = ["ACCEPT_ENCODING", "MAX_ANSWER_BYTES", "read_answer"]
+__all__ = ["ACCEPT_ENCODING", "MAX_ANSWER_BYTES", "header", "read_answer"]
 
 #: The most an answer may hold, counted after decoding (OPay's answers are under 1 KB).
 MAX_ANSWER_BYTES: Final = 1024 * 1024
@@ -80,6 +80,18 @@ def _too_large(limit: int) -> OPayResponseError:
     )
 
 
+def header(response: httpx.Response, name: bytes) -> str | None:
+    """The first ``name`` header of ``response`` (lower case), read from its raw list.
+
+    ``response.headers.get`` recomputes the headers' encoding at every lookup; an answer
+    has a handful of headers, and this reads the two the SDK needs for the price of one.
+    """
+    for key, value in response.headers.raw:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
 async def read_answer(
     response: httpx.Response, *, limit: int = MAX_ANSWER_BYTES, **identity: Unpack[Identity]
 ) -> bytes:
@@ -97,7 +109,7 @@ async def read_answer(
             if len(response.content) > limit:
                 raise _too_large(limit)
             return response.content
-        return await _decode(response.aiter_raw(), response.headers.get("content-encoding"), limit)
+        return await _decode(response.aiter_raw(), header(response, b"content-encoding"), limit)
     except OPayResponseError as error:
         raise OPayResponseError(error.message, **identity) from None
 

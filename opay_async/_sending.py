@@ -27,7 +27,7 @@ from ._failures import opay_error_for
 from ._outcome import CloseOutcome
 from ._payment import Payment
 from ._rate import RateLimiter
-from ._reading import ACCEPT_ENCODING, read_answer
+from ._reading import ACCEPT_ENCODING, header, read_answer
 from ._request import CloseRequest
 from ._retry import Retries, RetryPolicy
 from ._version import __version__
@@ -146,7 +146,7 @@ class Sender:
                 finally:
                     await response.aclose()
             result = parse_close_answer(
-                response.status_code, response.headers.get("retry-after"), content, request
+                response.status_code, header(response, b"retry-after"), content, request
             )
         except BaseException as caught:
             error = opay_error_for(caught, request)

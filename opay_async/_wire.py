@@ -42,6 +42,8 @@ def _printable(text: str, limit: int) -> str:
     Printable characters only (no control, format or bidi characters, no lone
     surrogates, nothing unassigned), whitespace collapsed, at most ``limit`` long.
     """
+    if len(text) <= limit and text.isprintable() and " ".join(text.split()) == text:
+        return text  # already clean (an order status, most messages): nothing to do
     text = "".join(c if c.isprintable() else " " for c in text[: limit * 4])
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "..."
