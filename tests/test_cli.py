@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -12,40 +11,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from opay_async.testing import FakeOPay
+from tests.helpers import EXAMPLE, clean_env, read_jsonl, run
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "stale_orders.csv"
 SECRET = "OPAYPRV_cli_test_secret_7f3a9c"
 SIGNATURE = re.compile(r"[0-9a-f]{128}")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPAY_")}
-    env.update(extra)
-    env["PYTHONWARNINGS"] = "error"
-    return env
-
-
-def run(
-    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "opay_async", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env=env or clean_env(),
-        timeout=60,
-        check=False,
-    )
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 import pytest
 
-from .helpers import (
+from tests.helpers import (
     CONTROL,
     assert_usage_error,
     env_for,

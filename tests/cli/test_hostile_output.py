@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import EXAMPLE, assert_usage_error, read_jsonl, run, spawned
+from tests.helpers import EXAMPLE, assert_usage_error, read_jsonl, run, spawned
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from opay_async.testing import FakeOPay
-
-from .helpers import Ran, assert_usage_error, clean_env, run, spawned
+from tests.helpers import Ran, assert_usage_error, clean_env, run, spawned
 
 SECRET = "OPAYPRV_settings_secret_4d2e"
 

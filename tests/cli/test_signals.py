@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .helpers import read_jsonl, spawned
+from tests.helpers import read_jsonl, spawned
 
 #: Seconds from SIGINT to the command's exit, at most (the promise is one second; this
 #: machine is slow and shared).

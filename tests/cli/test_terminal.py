@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import COMMAND, EXAMPLE, clean_env
+from tests.helpers import COMMAND, EXAMPLE, clean_env
 
 pty = pytest.importorskip("pty")
 termios = pytest.importorskip("termios")
