@@ -48,9 +48,8 @@ class OPayClient:
     Use it as an async context manager, or call
     [`aclose()`][opay_async.OPayClient.aclose] when done. One client is meant to live as
     long as the application: it keeps connections warm and holds the retry budget shared
-    by all its calls. It works from any event loop (``asyncio.run`` called twice, a
-    thread with its own loop): its own pool keeps one set of connections per loop,
-    closed when that loop ends.
+    by all its calls. It works from any event loop: its own pool keeps connections per
+    loop, closed when that loop ends.
 
     Args:
         merchant_id: OPay merchant id (sent as the ``MerchantId`` header).
@@ -62,19 +61,16 @@ class OPayClient:
         timeout: Seconds one attempt may take in all (connecting alone: 5 s at most).
         retry: The retry policy; ``None`` for the default ``RetryPolicy()``.
         retry_budget: The client-wide retry budget; ``None`` turns it off.
-        http_client: An ``httpx2.AsyncClient`` of yours to send through, with its
-            settings (TLS, proxies, limits); a legacy ``httpx.AsyncClient`` works too (the
-            SDK then signs and sends with legacy httpx's classes). It stays yours: the
-            client never closes it, and it belongs to the event loop it first sent from.
-            Redirects are never followed, whatever the client says.
+        http_client: An ``httpx2.AsyncClient`` (or a legacy ``httpx.AsyncClient``) of yours
+            to send through, with its TLS, proxies and limits; never closed by the SDK,
+            and never following redirects for it.
         transport: An httpx2 (or legacy httpx) transport for a client the SDK makes
             around it (e.g. ``FakeOPay().transport``), closed with the client.
         backend: ``"httpx2"`` (default) or ``"aiohttp"`` (needs ``opay-async[aiohttp]``)
             for the client's own pool (not with ``http_client`` or ``transport``).
         max_connections: Connections the client's own pool may open (per event loop).
-        trust_env: Let the client's own pool read ``HTTPS_PROXY``, ``HTTP_PROXY``,
-            ``ALL_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``, as httpx2
-            does.
+        trust_env: Let the own pool read ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``,
+            ``NO_PROXY``, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``, as httpx2 does.
         rate_limit: Request attempts started per second at most, across every call of
             this client (single closes, every bulk run, retries included) and of the
             clients [`with_options`][opay_async.OPayClient.with_options] derives from
@@ -313,11 +309,7 @@ class OPayClient:
             OPayError: The client is closed.
 
         Examples:
-            ```python
-            outcome = await opay.try_close(CloseRequest(reference="A1", country="EG"))
-            if not outcome.ok:
-                print(outcome.error)
-            ```
+            `outcome = await opay.try_close(CloseRequest(reference="A1", country="EG"))`
         """
         return await self._sender_if_open().send(request)
 

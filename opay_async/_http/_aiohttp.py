@@ -144,7 +144,8 @@ class AiohttpTransport(httpx2.AsyncBaseTransport):
                 allow_redirects=False,
                 timeout=self._timeout(request),
                 proxy=None if proxy is None else str(proxy.url),
-                proxy_auth=None if proxy is None or proxy.auth is None
+                proxy_auth=None
+                if proxy is None or proxy.auth is None
                 else aiohttp.BasicAuth(*proxy.auth),
                 proxy_headers=None if proxy is None else proxy.headers.multi_items(),
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 from collections.abc import Generator
@@ -38,7 +37,9 @@ class _Signing:
         self._key = secret_key.reveal().encode()
         self.merchant_id = merchant_id
 
-    def auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response, None]:
+    def auth_flow(
+        self, request: httpx2.Request
+    ) -> Generator[httpx2.Request, httpx2.Response, None]:
         """Sign ``request`` in place and send it once."""
         request.headers["Authorization"] = (
             "Bearer " + hmac.new(self._key, request.content, hashlib.sha512).hexdigest()
@@ -77,19 +78,21 @@ class OPaySignatureAuth(_Signing, httpx2.Auth):
     __slots__ = ()
 
 
-@functools.cache
-def _auth_class(auth_base: type[httpx2.Auth]) -> type[OPaySignatureAuth]:
-    """`OPaySignatureAuth`, made a subclass of another family's ``Auth``."""
-    if auth_base is httpx2.Auth:
-        return OPaySignatureAuth
-    made = type(
-        "OPaySignatureAuth",
-        (_Signing, auth_base),
-        {"__slots__": (), "__module__": __name__, "__doc__": OPaySignatureAuth.__doc__},
-    )
-    return cast("type[OPaySignatureAuth]", made)
+# Each family's ``Auth`` base -> the signing class of that family.
+_CLASSES: dict[type[httpx2.Auth], type[OPaySignatureAuth]] = {httpx2.Auth: OPaySignatureAuth}
 
 
 def signing_auth(family: Family, merchant_id: str, secret_key: SecretKey) -> httpx2.Auth:
-    """An ``Auth`` of ``family`` (httpx2's or legacy httpx's) signing as `OPaySignatureAuth` does."""
-    return _auth_class(family.module.Auth)(merchant_id, secret_key)
+    """An ``Auth`` of ``family`` (httpx2's or legacy httpx's) that signs as this module's."""
+    base = family.module.Auth
+    made = _CLASSES.get(base)
+    if made is None:  # legacy httpx: the same signing, as a subclass of its own Auth
+        made = _CLASSES[base] = cast(
+            "type[OPaySignatureAuth]",
+            type(
+                "OPaySignatureAuth",
+                (_Signing, base),
+                {"__slots__": (), "__module__": __name__, "__doc__": OPaySignatureAuth.__doc__},
+            ),
+        )
+    return made(merchant_id, secret_key)

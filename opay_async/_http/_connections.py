@@ -13,6 +13,7 @@ when the client is made; the pool itself is made in the event loop that first se
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import ssl
 import warnings
@@ -75,13 +76,11 @@ def check_backend(backend: object) -> Backend:
     if backend == "httpx2":
         return "httpx2"
     if backend == "aiohttp":
-        try:
-            import aiohttp  # noqa: F401, PLC0415 (optional extra)
-        except ImportError:
+        if importlib.util.find_spec("aiohttp") is None:
             raise OPayValidationError(
                 "backend",
                 "'aiohttp' needs the aiohttp extra: pip install 'opay-async[aiohttp]'",
-            ) from None
+            )
         return "aiohttp"
     raise OPayValidationError("backend", f"must be 'httpx2' or 'aiohttp', got {backend!r}")
 
@@ -119,7 +118,9 @@ def own_client_maker(
     """
     make = _transports(check_backend(backend), max_connections, tls_context(trust_env=trust_env))
     routes = environment_routes() if trust_env else {}
-    proxies = {pattern: None if url is None else httpx2.Proxy(url) for pattern, url in routes.items()}
+    proxies = {
+        pattern: None if url is None else httpx2.Proxy(url) for pattern, url in routes.items()
+    }
 
     def client() -> httpx2.AsyncClient:
         return httpx2.AsyncClient(

@@ -61,7 +61,7 @@ class Exchange:
     _http_timeout: httpx2.Timeout = attrs.field(
         init=False, default=attrs.Factory(_http_timeout, takes_self=True)
     )
-    _urls: dict[str, httpx2.URL] = attrs.field(init=False, factory=dict)
+    _urls: dict[str, httpx2.URL] = attrs.field(init=False, factory=dict[str, httpx2.URL])
 
     def with_timeout(self, timeout: float) -> Exchange:
         """The same exchange, over the same connections, with another timeout."""
@@ -81,7 +81,7 @@ class Exchange:
         request = http.build_request(
             "POST", parsed, content=body, headers=self.headers, timeout=self._http_timeout
         )
-        response = await http.send(request, auth=self.auth, stream=True)
+        response = await http.send(request, auth=self.auth, stream=True, follow_redirects=False)
         try:
             content = await read_answer(response, **identity)
         finally:

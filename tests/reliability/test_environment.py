@@ -12,10 +12,10 @@ import json
 import ssl
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 import trustme
-from httpx._utils import get_environment_proxies  # the oracle: httpx's own routing
+from httpx2._utils import get_environment_proxies  # the oracle: httpx's own routing
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -26,11 +26,11 @@ from opay_async import (
     OPayValidationError,
     RetryPolicy,
 )
-from opay_async._proxies import environment_routes
+from opay_async._http._proxies import environment_routes
 from opay_async.testing import FakeOPay
-from tests.helpers import MERCHANT_ID, SECRET_KEY, RawServer, answering, http_head
+from tests.helpers import MERCHANT_ID, SECRET_KEY, RawServer, answering, http_head, own_pool
 
-BACKENDS = ["httpx", "aiohttp"]
+BACKENDS = ["httpx2", "aiohttp"]
 PROXY_VARIABLES = [
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
     "http_proxy", "https_proxy", "all_proxy", "no_proxy",
@@ -176,8 +176,8 @@ async def test_https_proxy_is_used_for_opay_as_plain_httpx_uses_it(
     proxy = RecordingProxy()
     async with RawServer(proxy).running() as proxy_url:
         monkeypatch.setenv("HTTPS_PROXY", proxy_url)
-        async with httpx.AsyncClient() as plain:
-            with pytest.raises(httpx.ProxyError):
+        async with httpx2.AsyncClient() as plain:
+            with pytest.raises(httpx2.ProxyError):
                 await plain.post("https://sandboxapi.opaycheckout.com/x", content=b"{}")
         monkeypatch.setenv("HTTPS_PROXY", f"{proxy_url}\r")  # as a CRLF .env file leaves it
         async with OPayClient(
@@ -224,7 +224,7 @@ async def test_no_proxy_decides_as_it_does_for_plain_httpx(
     async with RawServer(proxy).running() as proxy_url, direct.running() as base_url:
         monkeypatch.setenv("HTTP_PROXY", proxy_url)
         monkeypatch.setenv("NO_PROXY", no_proxy)
-        async with httpx.AsyncClient() as plain:
+        async with httpx2.AsyncClient() as plain:
             await plain.post(f"{base_url}/x", content=b"{}")
         plain_used_proxy = bool(proxy.seen)
         proxy.seen.clear()
@@ -245,10 +245,12 @@ async def test_no_proxy_decides_as_it_does_for_plain_httpx(
         assert proxy.seen[0][0].startswith(f"POST {base_url}/api/v1/international/payment/close ")
 
 
-def test_trust_env_false_ignores_the_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_trust_env_false_ignores_the_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
-    assert OPayClient(MERCHANT_ID, SECRET_KEY)._sender.http._mounts  # routed through the proxy
-    assert not OPayClient(MERCHANT_ID, SECRET_KEY, trust_env=False)._sender.http._mounts
+    async with OPayClient(MERCHANT_ID, SECRET_KEY) as opay:
+        assert (await own_pool(opay))._mounts  # routed through the proxy
+    async with OPayClient(MERCHANT_ID, SECRET_KEY, trust_env=False) as opay:
+        assert not (await own_pool(opay))._mounts
 
 
 @pytest.mark.parametrize("value", ["http://proxy:bad", "ftp://proxy:21", "http://pro xy:3128"])
