@@ -19,11 +19,14 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncGenerator, Callable
-from typing import Protocol
+from typing import Final, Protocol
 
 import httpx2
 
 __all__ = ["Borrowed", "Connections", "Owned", "PerLoop"]
+
+#: Seconds ``aclose`` waits for the pools of loops running in other threads to close.
+_ELSEWHERE_SECONDS: Final = 2.0
 
 
 class Connections(Protocol):
@@ -168,18 +171,24 @@ class PerLoop:
         """Close every loop's client: this loop's now, a running other loop's in that loop.
 
         A client of a loop that is closed, or not running, is left to the garbage
-        collector (its loop can no longer run anything).
+        collector (its loop can no longer run anything; in development mode Python warns
+        about its sockets, as it does for any pool of a loop closed with ``loop.close()``
+        alone instead of ``asyncio.run`` or ``asyncio.Runner``).
         """
         self._closed = True
         with self._lock:
             entries = list(self._entries.values())
         here = asyncio.get_running_loop()
+        elsewhere: list[asyncio.Future[None]] = []
         for entry in entries:
             if entry.loop is here:
                 await entry.lifetime.aclose()
             elif entry.loop.is_running() and not entry.loop.is_closed():
                 with contextlib.suppress(RuntimeError):  # it closed meanwhile
-                    asyncio.run_coroutine_threadsafe(_finish(entry.lifetime), entry.loop)
+                    done = asyncio.run_coroutine_threadsafe(_finish(entry.lifetime), entry.loop)
+                    elsewhere.append(asyncio.wrap_future(done))
+        if elsewhere:  # a busy or stopping loop does not hold this one up for long
+            await asyncio.wait(elsewhere, timeout=_ELSEWHERE_SECONDS)
         with self._lock:
             self._entries.clear()
             self._last = (None, None)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import ssl
+import subprocess
 from pathlib import Path
 
 import httpx2
@@ -25,10 +27,19 @@ from opay_async import (
     OPayConnectionError,
     OPayValidationError,
     RetryPolicy,
+    ShardedTransport,
 )
 from opay_async._http._proxies import environment_routes
 from opay_async.testing import FakeOPay
-from tests.helpers import MERCHANT_ID, SECRET_KEY, RawServer, answering, http_head, own_pool
+from tests.helpers import (
+    MERCHANT_ID,
+    SECRET_KEY,
+    RawServer,
+    answering,
+    http_head,
+    hx,
+    own_pool,
+)
 
 BACKENDS = ["httpx2", "aiohttp"]
 PROXY_VARIABLES = [
@@ -334,3 +345,60 @@ def test_proxy_routes_are_the_ones_httpx_makes(
         for name, value in environment.items():
             patch.setenv(name, value)
         assert environment_routes() == get_environment_proxies()
+
+
+@pytest.fixture(scope="module")
+def ca_dir(ca_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA directory as OpenSSL reads one: each certificate named by its subject hash."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to name the certificate by its hash")
+    subject_hash = subprocess.run(
+        ["openssl", "x509", "-hash", "-noout", "-in", str(ca_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    ).stdout.strip()
+    folder = tmp_path_factory.mktemp("ca-dir")
+    shutil.copy(ca_file, folder / f"{subject_hash}.0")
+    return folder
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_ssl_cert_dir_is_honoured_unless_trust_env_is_off(
+    ca: trustme.CA, ca_dir: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_DIR", f"{ca_dir}\r")
+    async with tls_server(ca, "127.0.0.1").running() as base_url:
+        trusted = await close_once(base_url, backend)
+        untrusted = await close_once(base_url, backend, trust_env=False)
+    assert trusted.ok, trusted.error
+    assert isinstance(untrusted.error, OPayConnectionError)
+    assert "TLS certificate verification failed" in str(untrusted.error)
+
+
+async def test_a_callers_client_verifies_with_its_own_ssl_context(ca: trustme.CA) -> None:
+    """``verify=ssl.SSLContext`` on the caller's client (either family) is what counts."""
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    async with tls_server(ca, "127.0.0.1").running() as base_url:
+        async with hx.AsyncClient(verify=trusting) as trusted_http:
+            trusted = await close_once(base_url, "httpx2", http_client=trusted_http)
+        async with hx.AsyncClient(verify=ssl.create_default_context()) as untrusted_http:
+            untrusted = await close_once(base_url, "httpx2", http_client=untrusted_http)
+    assert trusted.ok, trusted.error
+    error = untrusted.error
+    assert type(error) is OPayConnectionError
+    assert "unable to get local issuer certificate" in str(error)
+    assert not error.retryable
+    assert untrusted.attempts == 1
+
+
+async def test_a_sharded_transport_takes_an_ssl_context(ca: trustme.CA) -> None:
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    async with tls_server(ca, "127.0.0.1").running() as base_url:
+        outcome = await close_once(
+            base_url, "httpx2", transport=ShardedTransport(max_connections=4, verify=trusting)
+        )
+    assert outcome.ok, outcome.error
