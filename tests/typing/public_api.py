@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import assert_type
+from typing import assert_type, cast
 
 import httpx2
 
@@ -84,6 +84,13 @@ async def test_with_the_simulator() -> None:
         OPayClient(fake.merchant_id, fake.secret_key, http_client=http) as opay,
     ):
         assert_type(opay.url_for("EG"), str)
+
+
+def a_legacy_client(legacy: object) -> OPayClient:
+    """The one line a strict user writes for a legacy ``httpx.AsyncClient`` (docs/httpx2.md)."""
+    return OPayClient(
+        "256612345678901", "OPAYPRV_x", http_client=cast("httpx2.AsyncClient", legacy)
+    )
 
 
 def values() -> None:
