@@ -405,6 +405,7 @@ def spawned(
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: StubServer
+    protocol_version = "HTTP/1.1"  # connections kept alive, as OPay's are
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
@@ -425,6 +426,7 @@ class StubServer(http.server.ThreadingHTTPServer):
     """An HTTP server on loopback answering every close with ``answer(body)``; counts them."""
 
     daemon_threads = True
+    request_queue_size = 128  # socketserver's 5 resets connections opened at once
 
     def __init__(self, answer: Any, reason: str = "OK") -> None:
         super().__init__(("127.0.0.1", 0), _Handler)

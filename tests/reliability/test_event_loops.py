@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import http.server
-import json
 import subprocess
 import sys
 import threading
@@ -24,7 +22,7 @@ from typing import Any
 import pytest
 
 from opay_async import OPayClient, OPayConnectionError, OrderStatus, RetryPolicy
-from tests.helpers import MERCHANT_ID, SECRET_KEY, hx, success
+from tests.helpers import MERCHANT_ID, SECRET_KEY, hx, stub_server, success
 
 BACKENDS = ["httpx2", "aiohttp"]
 # A loop closed with loop.close() alone never closes its pools: the garbage collector does,
@@ -35,38 +33,11 @@ LEFT_TO_THE_COLLECTOR = [
 ]
 
 
-class _KeepAlive(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        answer = json.dumps(success(body)).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args: object) -> None:
-        """Quiet."""
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # socketserver's 5 resets connections opened at once
-
-
 @contextlib.contextmanager
 def keep_alive_server() -> Iterator[str]:
-    server = _Server(("127.0.0.1", 0), _KeepAlive)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    """OPay on loopback over HTTP/1.1: connections stay open between requests."""
+    with stub_server(success) as server:
+        yield server.url
 
 
 def make_client(base_url: str, backend: str, **options: Any) -> OPayClient:
