@@ -23,6 +23,7 @@ from ._proxies import environment_routes
 __all__ = ["CONNECT_TIMEOUT", "Backend", "own_http_client", "tls_context"]
 
 Backend = Literal["httpx", "aiohttp"]
+"""The library under the client's own pool: ``"httpx"`` (the default) or ``"aiohttp"``."""
 #: Seconds to open a connection.
 CONNECT_TIMEOUT: Final = 5.0
 

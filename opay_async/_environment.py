@@ -19,6 +19,7 @@ __all__ = [
 ]
 
 Environment = Literal["sandbox", "production"]
+"""OPay's environment: ``"sandbox"`` (the default) or ``"production"``."""
 
 #: The path of OPay's Cancel Payment API.
 CLOSE_PATH: Final = "/api/v1/international/payment/close"

@@ -62,10 +62,12 @@ class Reply(SafeRepr):
     code: str | None = None
 
 
-#: What the simulator's transport, ASGI app and server call to answer one request:
-#: ``await respond(method, path, headers, body)``, headers looked up by lower-case name
-#: (the shape of the handler ``httpx.MockTransport`` takes). ``FakeOPay.respond`` is one.
 Responder = Callable[[str, str, Mapping[str, str], bytes], Awaitable[Reply]]
+"""What the simulator's transport, ASGI app and server call to answer one request.
+
+``await respond(method, path, headers, body)``, headers looked up by lower-case name
+(the shape of the handler ``httpx.MockTransport`` takes). ``FakeOPay.respond`` is one.
+"""
 
 
 def json_reply(payload: Mapping[str, Any], status: int = 200) -> Reply:
