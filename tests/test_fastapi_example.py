@@ -183,7 +183,7 @@ PAGE = Path(__file__).parent.parent / "docs" / "fastapi.md"
 
 
 def test_the_page_shows_what_a_job_answers() -> None:
-    """docs/fastapi.md's request, sent to the service on the simulator, gets the job shown."""
+    """docs/fastapi.md's requests, sent to the service on the simulator, get the answers shown."""
     page = PAGE.read_text()
     [command] = [
         line
@@ -192,10 +192,13 @@ def test_the_page_shows_what_a_job_answers() -> None:
     ]
     words = shlex.split(command)
     request = json.loads(words[words.index("-d") + 1])
-    [shown] = re.findall(r"```json\n(.*?)```", page, re.S)
+    [cancelled, shown] = re.findall(r"```json\n(.*?)```", page, re.S)
     fake = FakeOPay(auto_create=True)  # as `opay-async simulate` serves it
     app = create_app(client_factory=lambda: fake.client(retry=NO_WAIT))
     with TestClient(app) as http:
+        answer = http.post("/orders/SHOP-1/cancel", params={"country": "EG"})
+        assert "curl -s -X POST 'http://127.0.0.1:8080/orders/SHOP-1/cancel?country=EG'" in page
+        assert answer.json() == json.loads(cancelled)
         answer = http.post("/orders/cancel-stale", json=request)
         assert answer.status_code == 202
         job = finished(http, answer.json())
