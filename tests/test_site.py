@@ -310,3 +310,14 @@ def test_no_name_wraps_in_a_table_at_1280_px(site: Path) -> None:
     assert sum(page["tables"] for page in found.values()) >= 20
     wrapped = {name: page["wrapped"] for name, page in found.items() if page["wrapped"]}
     assert not wrapped
+
+
+def test_the_reference_documents_every_public_name(site: Path) -> None:
+    import opay_async  # noqa: PLC0415 (only where the site is built)
+    import opay_async.testing  # noqa: PLC0415
+
+    ids = read(site / "reference" / "index.html").ids
+    public = [f"opay_async.{name}" for name in opay_async.__all__ if name != "__version__"]
+    public += [f"opay_async.testing.{name}" for name in opay_async.testing.__all__]
+    missing = [name for name in public if name not in ids]
+    assert not missing, missing

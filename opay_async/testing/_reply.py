@@ -30,10 +30,10 @@ __all__ = [
     "payment_reply",
 ]
 
-#: The code answered for a close of a paid payment with ``FakeOPay(paid_answer="error")``.
 ALREADY_PAID_CODE: Final = "02001"
-#: The message answered for a close of a paid payment with ``paid_answer="error"``.
+"""The code answered for a close of a paid payment with ``FakeOPay(paid_answer="error")``."""
 ALREADY_PAID_MESSAGE: Final = "payment already paid, use the refund API."
+"""The message answered for a close of a paid payment with ``paid_answer="error"``."""
 
 
 @attrs.frozen(kw_only=True, repr=False)
