@@ -12,7 +12,7 @@ import nox
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = not os.environ.get("CI")
-nox.options.sessions = ["tests", "lint", "typing", "docs", "package"]
+nox.options.sessions = ["tests", "tests_legacy_httpx", "lint", "typing", "docs", "package"]
 # A Python that is not installed skips its session instead of failing the run.
 nox.options.error_on_missing_interpreters = False
 
@@ -34,6 +34,21 @@ def tests(session: nox.Session) -> None:
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run("coverage", "combine", success_codes=[0, 1])
     session.run("coverage", "report")
+
+
+@nox.session(python="3.11")
+def tests_legacy_httpx(session: nox.Session) -> None:
+    """The test suite again, with legacy httpx installed and given to the SDK.
+
+    Every ``MockTransport`` and ``http_client`` the tests hand the SDK is then legacy
+    httpx's (``OPAY_TESTS_HTTPX=legacy``): signing, reading, retries and every hardening
+    promise are checked on both families. The default session checks httpx is absent.
+    """
+    session.install("-e", ".[aiohttp,cli,simulator]", "httpx")
+    _install_group(session, "tests")
+    session.run(
+        "pytest", "-p", "no:cacheprovider", *session.posargs, env={"OPAY_TESTS_HTTPX": "legacy"}
+    )
 
 
 @nox.session(python="3.11")

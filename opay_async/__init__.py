@@ -9,10 +9,8 @@ Examples:
     ```
 """
 
-from ._auth import OPaySignatureAuth, sign
 from ._budget import RetryBudget
 from ._client import OPayClient
-from ._connections import Backend
 from ._environment import CLOSE_PATH, Environment
 from ._errors import (
     AuthenticationError,
@@ -29,10 +27,10 @@ from ._errors import (
     PaymentNotFoundError,
     ServiceUnavailableError,
 )
+from ._http import Backend, OPaySignatureAuth, ShardedTransport, sign
 from ._not_closed import PaymentAlreadyPaidError, PaymentNotClosedError
 from ._outcome import CloseOutcome, CloseRecord
 from ._payment import Amount, OrderStatus, Payment
-from ._pool import ShardedTransport
 from ._request import CloseRequest
 from ._retry import RetryPolicy
 from ._secret import SecretKey

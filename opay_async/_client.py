@@ -9,17 +9,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator
 from types import TracebackType
-from typing import Unpack
+from typing import TYPE_CHECKING, Unpack
 
 import attrs
-import httpx
 
-from ._auth import OPaySignatureAuth
 from ._budget import RetryBudget
 from ._bulk import CloseInput, ProgressCallback, close_many, iter_close_many
-from ._connections import Backend
-from ._environment import Environment, Router, check_base_url, check_environment
+from ._environment import Environment, Router, check_environment
 from ._errors import OPayError
+from ._http import Backend, check_base_url
 from ._outcome import CloseOutcome
 from ._payment import Payment
 from ._request import CloseRequest
@@ -36,6 +34,9 @@ from ._settings import (
 )
 from ._validation import number
 
+if TYPE_CHECKING:
+    import httpx2
+
 __all__ = ["OPayClient"]
 
 logging.getLogger("opay_async").addHandler(logging.NullHandler())  # output is the app's
@@ -47,7 +48,8 @@ class OPayClient:
     Use it as an async context manager, or call
     [`aclose()`][opay_async.OPayClient.aclose] when done. One client is meant to live as
     long as the application: it keeps connections warm and holds the retry budget shared
-    by all its calls.
+    by all its calls. It works from any event loop: its own pool keeps connections per
+    loop, closed when that loop ends.
 
     Args:
         merchant_id: OPay merchant id (sent as the ``MerchantId`` header).
@@ -59,15 +61,16 @@ class OPayClient:
         timeout: Seconds one attempt may take in all (default 30; connecting: 5 s at most).
         retry: The retry policy; ``None`` for the default ``RetryPolicy()``.
         retry_budget: The client-wide retry budget; ``None`` turns it off.
-        http_client: An ``httpx.AsyncClient`` of yours to send through, with its settings
-            (TLS, proxies, limits). It stays yours: the client never closes it.
-        transport: An ``httpx`` transport for the client's own ``httpx.AsyncClient``
-            (e.g. ``FakeOPay().transport``), closed with the client.
-        backend: ``"httpx"`` (default) or ``"aiohttp"`` (needs ``opay-async[aiohttp]``)
+        http_client: An ``httpx2.AsyncClient`` (or a legacy ``httpx.AsyncClient``) of yours
+            to send through, with its TLS, proxies and limits; never closed by the SDK,
+            and never following redirects for it.
+        transport: An httpx2 (or legacy httpx) transport for a client the SDK makes
+            around it (e.g. ``FakeOPay().transport``), closed with the client.
+        backend: ``"httpx2"`` (default) or ``"aiohttp"`` (needs ``opay-async[aiohttp]``)
             for the client's own pool (not with ``http_client`` or ``transport``).
-        max_connections: Connections the client's own pool may open.
-        trust_env: Let the client's own pool read ``HTTPS_PROXY``, ``HTTP_PROXY``,
-            ``ALL_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``, as httpx does.
+        max_connections: Connections the client's own pool may open (per event loop).
+        trust_env: Let the own pool read ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``,
+            ``NO_PROXY``, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``, as httpx2 does.
         rate_limit: Request attempts started per second at most, across every call of
             this client (single closes, every bulk run, retries included) and of the
             clients [`with_options`][opay_async.OPayClient.with_options] derives from
@@ -94,9 +97,9 @@ class OPayClient:
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         retry_budget: RetryBudget | None = RetryBudget(),  # noqa: B008 (frozen value)
-        http_client: httpx.AsyncClient | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        backend: Backend = "httpx",
+        http_client: httpx2.AsyncClient | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        backend: Backend = "httpx2",
         max_connections: int = 100,
         trust_env: bool = True,
         rate_limit: float | None = None,
@@ -107,9 +110,9 @@ class OPayClient:
             check_environment(environment),
             None if base_url is None else check_base_url(base_url),
         )
-        self._owns_http = http_client is None
         self._sender = make_sender(
-            OPaySignatureAuth(self._merchant_id, secret_key.check()),
+            self._merchant_id,
+            secret_key.check(),
             self._router,
             timeout=timeout,
             retry=retry,
@@ -185,12 +188,12 @@ class OPayClient:
         """
         sender = self._sender_if_open()
         if timeout is not None:
-            sender = attrs.evolve(sender, timeout=float(number("timeout", timeout, above=0)))
+            sender = sender.with_timeout(float(number("timeout", timeout, above=0)))
         if retry is not None:
             policy = check_instance("retry", retry, RetryPolicy) or sender.retry
             sender = attrs.evolve(sender, retry=policy)
         derived = object.__new__(OPayClient)  # nothing to build: everything is shared
-        derived.__dict__.update(vars(self), _sender=sender, _owns_http=False, _closed=False)
+        derived.__dict__.update(vars(self), _sender=sender, _closed=False)
         derived._origin = self._origin or self
         return derived
 
@@ -202,8 +205,8 @@ class OPayClient:
         [`OPayError`][opay_async.OPayError] when it is used.
         """
         self._closed = True
-        if self._owns_http:
-            await self._sender.http.aclose()
+        if self._origin is None and self._sender.exchange.owned:
+            await self._sender.exchange.connections.aclose()
 
     @property
     def is_closed(self) -> bool:
@@ -238,7 +241,7 @@ class OPayClient:
             raise OPayError("the OPayClient is closed")
         if self._origin is not None and self._origin.is_closed:
             raise OPayError("the OPayClient this one was derived from (with_options) is closed")
-        if self._sender.http.is_closed:
+        if self._sender.exchange.connections.is_closed:
             raise OPayError("the http_client given to this OPayClient is closed")
         return self._sender
 
@@ -249,7 +252,7 @@ class OPayClient:
             >>> OPayClient("256612345678901", "OPAYPRV_x").url_for("NG")
             'https://testapi.opaycheckout.com/api/v1/international/payment/close'
         """
-        return str(self._router(country))
+        return self._router(country)
 
     async def close_payment(
         self,
@@ -306,11 +309,7 @@ class OPayClient:
             OPayError: The client is closed.
 
         Examples:
-            ```python
-            outcome = await opay.try_close(CloseRequest(reference="A1", country="EG"))
-            if not outcome.ok:
-                print(outcome.error)
-            ```
+            `outcome = await opay.try_close(CloseRequest(reference="A1", country="EG"))`
         """
         return await self._sender_if_open().send(request)
 

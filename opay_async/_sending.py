@@ -16,18 +16,14 @@ from collections.abc import Callable
 from typing import Final
 
 import attrs
-import httpx
 
-from ._auth import OPaySignatureAuth
 from ._budget import TokenBucket
 from ._clock import current_clock
-from ._connections import CONNECT_TIMEOUT
 from ._errors import OPayError
-from ._failures import opay_error_for
+from ._http import ACCEPT_ENCODING, Exchange, opay_error_for
 from ._outcome import CloseOutcome
 from ._payment import Payment
 from ._rate import RateLimiter
-from ._reading import ACCEPT_ENCODING, header, read_answer
 from ._request import CloseRequest
 from ._retry import Retries, RetryPolicy
 from ._version import __version__
@@ -38,14 +34,12 @@ __all__ = ["HEADERS", "Sender"]
 logger: Final = logging.getLogger("opay_async")
 
 #: The headers of every close (the signature's are added by ``OPaySignatureAuth``).
-HEADERS: Final = httpx.Headers(
-    {
-        "Content-Type": "application/json",
-        "Accept": "application/json",
-        "Accept-Encoding": ACCEPT_ENCODING,
-        "User-Agent": f"opay-async/{__version__}",
-    }
-)
+HEADERS: Final = {
+    "Content-Type": "application/json",
+    "Accept": "application/json",
+    "Accept-Encoding": ACCEPT_ENCODING,
+    "User-Agent": f"opay-async/{__version__}",
+}
 
 
 @attrs.frozen(kw_only=True)
@@ -53,10 +47,8 @@ class Sender:
     """What sending a close needs, and the send loop itself.
 
     Attributes:
-        http: The ``httpx.AsyncClient`` requests go through.
-        headers: Headers to add to each request; ``None`` when ``http`` carries
-            [`HEADERS`][opay_async._sending.HEADERS] already (a client of its own).
-        auth: Signs each request's body.
+        exchange: Posts a signed body and reads the answer, through the client's pool
+            or the caller's ``http_client``.
         url_for: The URL of a close for a country.
         timeout: Seconds one attempt may take in all (connecting: 5 s at most).
         retry: When to retry.
@@ -64,21 +56,16 @@ class Sender:
         limiter: The client-wide rate limiter, if any.
     """
 
-    http: httpx.AsyncClient
-    headers: httpx.Headers | None
-    auth: OPaySignatureAuth
-    url_for: Callable[[str], httpx.URL]
+    exchange: Exchange
+    url_for: Callable[[str], str]
     timeout: float
     retry: RetryPolicy
     bucket: TokenBucket | None = None
     limiter: RateLimiter | None = None
-    _http_timeout: httpx.Timeout = attrs.field(
-        init=False,
-        default=attrs.Factory(
-            lambda self: httpx.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout)),
-            takes_self=True,
-        ),
-    )
+
+    def with_timeout(self, timeout: float) -> Sender:
+        """The same sender, over the same connections and limits, with another timeout."""
+        return attrs.evolve(self, timeout=timeout, exchange=self.exchange.with_timeout(timeout))
 
     async def send(
         self, request: CloseRequest, *, index: int = 0, limiter: RateLimiter | None = None
@@ -119,7 +106,7 @@ class Sender:
         self,
         request: CloseRequest,
         body: bytes,
-        url: httpx.URL,
+        url: str,
         *,
         number: int,
         deadline: float,
@@ -137,16 +124,9 @@ class Sender:
             # answer a byte at a time cannot hold an attempt past it.
             remaining = min(self.timeout, deadline - current_clock().now())
             async with asyncio.timeout(max(remaining, 0.0)):
-                sent = self.http.build_request(
-                    "POST", url, content=body, headers=self.headers, timeout=self._http_timeout
-                )
-                response = await self.http.send(sent, auth=self.auth, stream=True)
-                try:
-                    content = await read_answer(response, **request.identity())
-                finally:
-                    await response.aclose()
+                answer = await self.exchange.post(url, body, **request.identity())
             result = parse_close_answer(
-                response.status_code, header(response, b"retry-after"), content, request
+                answer.status_code, answer.retry_after, answer.content, request
             )
         except BaseException as caught:
             error = opay_error_for(caught, request)

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Final, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Final, TypedDict, TypeVar
 
-import httpx
-
-from ._auth import OPaySignatureAuth
 from ._budget import RetryBudget, TokenBucket
-from ._connections import Backend, own_http_client
 from ._environment import Environment, check_environment
 from ._errors import OPayValidationError
+from ._http import Backend, make_exchange
 from ._rate import RateLimiter, check_rate
 from ._retry import RetryPolicy
 from ._secret import SecretKey
 from ._sending import HEADERS, Sender
 from ._validation import number
+
+if TYPE_CHECKING:
+    import httpx2
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -52,8 +52,8 @@ class ClientOptions(TypedDict, total=False):
     timeout: float
     retry: RetryPolicy | None
     retry_budget: RetryBudget | None
-    http_client: httpx.AsyncClient | None
-    transport: httpx.AsyncBaseTransport | None
+    http_client: httpx2.AsyncClient | None
+    transport: httpx2.AsyncBaseTransport | None
     backend: Backend
     max_connections: int
     trust_env: bool
@@ -80,14 +80,15 @@ def check_instance(field: str, value: object, kind: type[_T]) -> _T | None:
 
 
 def make_sender(
-    auth: OPaySignatureAuth,
-    url_for: Callable[[str], httpx.URL],
+    merchant_id: str,
+    secret_key: SecretKey,
+    url_for: Callable[[str], str],
     *,
     timeout: object,
     retry: object,
     retry_budget: object,
-    http_client: httpx.AsyncClient | None,
-    transport: httpx.AsyncBaseTransport | None,
+    http_client: object,
+    transport: object,
     backend: object,
     max_connections: object,
     trust_env: bool,
@@ -103,21 +104,19 @@ def make_sender(
     budget = check_instance("retry_budget", retry_budget, RetryBudget)
     connections = number("max_connections", max_connections, integer=True, at_least=1)
     rate = check_rate(rate_limit)
-    if http_client is not None and transport is not None:
-        raise OPayValidationError("transport", "give http_client or transport, not both")
-    owned = http_client is None
-    if http_client is None:
-        http_client = own_http_client(
-            backend=backend,
-            max_connections=connections,
-            trust_env=trust_env,
-            transport=transport,
-            headers=HEADERS,
-        )
+    exchange = make_exchange(
+        merchant_id=merchant_id,
+        secret_key=secret_key,
+        timeout=float(seconds),
+        headers=HEADERS,
+        http_client=http_client,
+        transport=transport,
+        backend=backend,
+        max_connections=connections,
+        trust_env=trust_env,
+    )
     return Sender(
-        http=http_client,
-        headers=None if owned else HEADERS,  # an owned pool carries them already
-        auth=auth,
+        exchange=exchange,
         url_for=url_for,
         timeout=float(seconds),
         retry=policy,

@@ -8,6 +8,7 @@ shape it needs:
 - ``LoopbackOPay``: a real HTTP/1.1 server on 127.0.0.1, for tests that need sockets;
 - ``body_of`` / ``signed`` / ``raw_post``: hand-signed raw requests for the simulator's tests;
 - ``RawServer``: a TCP server whose handler answers whatever bytes a test needs;
+- ``hx``: the httpx family under test (httpx2, or legacy httpx in its own session);
 - ``run`` / ``spawned`` / ``stub_server``: the ``opay-async`` command as a subprocess,
   bounded in time, and a stub OPay over HTTP for it.
 """
@@ -19,6 +20,7 @@ import contextlib
 import hashlib
 import hmac
 import http.server
+import importlib
 import json
 import os
 import random
@@ -32,13 +34,24 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import httpx
+import httpx2
 
 from opay_async import CLOSE_PATH, OPayClient, RetryPolicy
 from opay_async.testing import FakeOPay
 
+#: The httpx family the SDK-facing tests send through: httpx2, or legacy httpx in the
+#: ``tests-legacy-httpx`` nox session (``OPAY_TESTS_HTTPX=legacy``), where every
+#: ``MockTransport`` and client a test gives the SDK is legacy httpx's.
+LEGACY_HTTPX = os.environ.get("OPAY_TESTS_HTTPX", "") == "legacy"
+hx: Any = importlib.import_module("httpx") if LEGACY_HTTPX else httpx2
+
 MERCHANT_ID = "256612345678901"
 SECRET_KEY = "OPAYPRV_test_secret_0187828"
+
+
+async def own_pool(opay: OPayClient) -> httpx2.AsyncClient:
+    """The running loop's ``AsyncClient`` of ``opay``'s own pool (made if needed)."""
+    return await opay._sender.exchange.connections.get()  # type: ignore[no-any-return]
 
 
 def success(body: dict[str, Any], status: str = "CLOSE") -> dict[str, Any]:
@@ -56,7 +69,7 @@ def success(body: dict[str, Any], status: str = "CLOSE") -> dict[str, Any]:
     }
 
 
-Answer = httpx.Response | Callable[[httpx.Request], httpx.Response]
+Answer = hx.Response | Callable[[hx.Request], hx.Response]
 
 
 class ScriptedOPay:
@@ -68,27 +81,27 @@ class ScriptedOPay:
 
     def __init__(self, *answers: Answer | Exception) -> None:
         self.answers = list(answers)
-        self.requests: list[httpx.Request] = []
+        self.requests: list[hx.Request] = []
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def __call__(self, request: hx.Request) -> hx.Response:
         self.requests.append(request)
         if self.answers:
             answer = self.answers.pop(0)
             if isinstance(answer, Exception):
                 raise answer
-            return answer if isinstance(answer, httpx.Response) else answer(request)
-        return httpx.Response(200, json=success(json.loads(request.content)))
+            return answer if isinstance(answer, hx.Response) else answer(request)
+        return hx.Response(200, json=success(json.loads(request.content)))
 
     @property
     def sent(self) -> int:
         return len(self.requests)
 
     def client(self, **options: Any) -> OPayClient:
-        return OPayClient(MERCHANT_ID, SECRET_KEY, transport=httpx.MockTransport(self), **options)
+        return OPayClient(MERCHANT_ID, SECRET_KEY, transport=hx.MockTransport(self), **options)
 
 
-def failure(code: str, message: str = "failed") -> httpx.Response:
-    return httpx.Response(200, json={"code": code, "message": message})
+def failure(code: str, message: str = "failed") -> hx.Response:
+    return hx.Response(200, json={"code": code, "message": message})
 
 
 class CountingOPay:
@@ -102,7 +115,7 @@ class CountingOPay:
         self.attempts: dict[str, int] = {}
         self.sent = 0
 
-    def answer(self, body: dict[str, str], attempt: int) -> httpx.Response:
+    def answer(self, body: dict[str, str], attempt: int) -> hx.Response:
         reference = body.get("reference", "")
         if reference.startswith("missing"):
             return failure("02006", "payment not found.")
@@ -110,9 +123,9 @@ class CountingOPay:
             return failure("50003", "service not available, please try again")
         if reference.startswith("down"):
             return failure("50003", "service not available, please try again")
-        return httpx.Response(200, json=success(body))
+        return hx.Response(200, json=success(body))
 
-    async def __call__(self, request: httpx.Request) -> httpx.Response:
+    async def __call__(self, request: hx.Request) -> hx.Response:
         body = json.loads(request.content)
         key = body.get("reference") or body.get("orderNo")
         self.attempts[key] = self.attempts.get(key, 0) + 1
@@ -200,9 +213,9 @@ def signed_for(fake: FakeOPay, body: bytes) -> dict[str, str]:
 
 async def raw_post(
     fake: FakeOPay, body: bytes, headers: dict[str, str] | None = None
-) -> httpx.Response:
+) -> httpx2.Response:
     """POST ``body`` to the fake's close path, signed right unless ``headers`` are given."""
-    async with httpx.AsyncClient(transport=fake.transport) as http:
+    async with httpx2.AsyncClient(transport=fake.transport) as http:
         return await http.post(
             URL, content=body, headers=signed_for(fake, body) if headers is None else headers
         )

@@ -7,7 +7,6 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,7 +24,7 @@ from opay_async import (
 )
 from opay_async._bulk import close_many
 from opay_async._clock import VirtualClock, reset_clock, use_clock
-from tests.helpers import MERCHANT_ID, SECRET_KEY, CountingOPay, LoopbackOPay
+from tests.helpers import MERCHANT_ID, SECRET_KEY, CountingOPay, LoopbackOPay, hx, own_pool
 
 MERCHANT = MERCHANT_ID
 KEY = SECRET_KEY
@@ -34,7 +33,7 @@ KEY = SECRET_KEY
 @contextlib.asynccontextmanager
 async def mocked_client(recorder: CountingOPay, **options: object) -> AsyncIterator[OPayClient]:
     async with (
-        httpx.AsyncClient(transport=httpx.MockTransport(recorder)) as http,
+        hx.AsyncClient(transport=hx.MockTransport(recorder)) as http,
         OPayClient(MERCHANT, KEY, http_client=http, **options) as client,  # type: ignore[arg-type]
     ):
         yield client
@@ -88,13 +87,13 @@ async def test_rate_limit_spaces_attempts_retries_included() -> None:
     started: list[float] = []
     recorder = CountingOPay()
 
-    async def timed(request: httpx.Request) -> httpx.Response:
+    async def timed(request: hx.Request) -> hx.Response:
         started.append(clock.now())
         return await recorder(request)
 
     references = [f"ok-{i}" for i in range(20)] + [f"flaky-{i}" for i in range(5)]
     async with (
-        httpx.AsyncClient(transport=httpx.MockTransport(timed)) as http,
+        hx.AsyncClient(transport=hx.MockTransport(timed)) as http,
         OPayClient(
             MERCHANT, KEY, http_client=http, retry=RetryPolicy(wait_initial=0, wait_max=0)
         ) as client,
@@ -312,7 +311,7 @@ async def test_cancelling_mid_run_is_prompt_and_leaks_nothing() -> None:
     server = LoopbackOPay()
     async with server.running() as base_url:
         client = OPayClient(MERCHANT, KEY, base_url=base_url, max_connections=20)
-        transport = client._sender.http._transport
+        transport = (await own_pool(client))._transport
         assert isinstance(transport, ShardedTransport)
         references = [f"ok-{i}" for i in range(10)] + [f"hang-{i}" for i in range(200)]
         run = asyncio.create_task(client.close_many(references, country="EG", concurrency=20))
@@ -351,7 +350,7 @@ async def test_leaving_iter_close_many_early_cancels_requests_in_flight() -> Non
                     assert outcome.ok
                     break
             assert not _other_tasks(server)
-            transport = client._sender.http._transport
+            transport = (await own_pool(client))._transport
             assert isinstance(transport, ShardedTransport)
             assert transport.in_flight == 0
             assert busy_connections(transport) == 0

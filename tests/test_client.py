@@ -6,7 +6,6 @@ import logging
 import re
 import sys
 
-import httpx
 import pytest
 
 from opay_async import (
@@ -19,7 +18,7 @@ from opay_async import (
     ShardedTransport,
 )
 from opay_async._clock import VirtualClock
-from tests.helpers import MERCHANT_ID, SECRET_KEY, LoopbackOPay, ScriptedOPay
+from tests.helpers import MERCHANT_ID, SECRET_KEY, LoopbackOPay, ScriptedOPay, hx, own_pool
 
 SIGNATURE = re.compile(r"[0-9a-f]{128}")
 
@@ -28,7 +27,7 @@ SIGNATURE = re.compile(r"[0-9a-f]{128}")
 
 
 async def test_a_borrowed_http_client_stays_open() -> None:
-    async with httpx.AsyncClient(transport=httpx.MockTransport(ScriptedOPay())) as http:
+    async with hx.AsyncClient(transport=hx.MockTransport(ScriptedOPay())) as http:
         async with OPayClient(MERCHANT_ID, SECRET_KEY, http_client=http) as opay:
             await opay.close_payment(reference="R-1", country="EG")
         assert opay.is_closed
@@ -39,9 +38,8 @@ async def test_a_borrowed_http_client_stays_open() -> None:
 
 async def test_the_owned_http_client_is_closed() -> None:
     opay = OPayClient(MERCHANT_ID, SECRET_KEY)
-    http = opay._sender.http
     async with opay:
-        pass
+        http = await own_pool(opay)
     assert http.is_closed
 
 
@@ -63,7 +61,7 @@ async def test_a_closed_client_raises_an_opay_error_whatever_is_called() -> None
 
 
 async def test_a_closed_borrowed_client_answers_with_an_opay_error() -> None:
-    http = httpx.AsyncClient(transport=httpx.MockTransport(ScriptedOPay()))
+    http = hx.AsyncClient(transport=hx.MockTransport(ScriptedOPay()))
     await http.aclose()
     opay = OPayClient(MERCHANT_ID, SECRET_KEY, http_client=http)
     with pytest.raises(OPayError, match="http_client given to this OPayClient is closed"):
@@ -72,7 +70,7 @@ async def test_a_closed_borrowed_client_answers_with_an_opay_error() -> None:
 
 async def test_close_returns_an_outcome_and_never_raises_opay_errors() -> None:
     recorder = ScriptedOPay(
-        httpx.Response(200, json={"code": "02006", "message": "payment not found."})
+        hx.Response(200, json={"code": "02006", "message": "payment not found."})
     )
     async with recorder.client() as opay:
         failed = await opay.try_close(CloseRequest(reference="R-1", country="EG"))
@@ -169,9 +167,9 @@ async def test_every_request_carries_the_client_timeouts() -> None:
     assert second == {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}
 
 
-def test_the_default_client_verifies_tls() -> None:
+async def test_the_default_client_verifies_tls() -> None:
     opay = OPayClient(MERCHANT_ID, SECRET_KEY)
-    transport = opay._sender.http._transport
+    transport = (await own_pool(opay))._transport
     assert isinstance(transport, ShardedTransport)
     for shard in transport._shards:
         context = shard.transport._pool._ssl_context
@@ -181,12 +179,12 @@ def test_the_default_client_verifies_tls() -> None:
 
 async def test_the_aiohttp_backend_builds_and_closes() -> None:
     opay = OPayClient(MERCHANT_ID, SECRET_KEY, backend="aiohttp")
-    assert type(opay._sender.http._transport).__name__ == "AiohttpBackend"
+    assert type((await own_pool(opay))._transport).__name__ == "AiohttpTransport"
     await opay.aclose()
 
 
 def test_the_aiohttp_backend_says_which_extra_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
+    monkeypatch.setitem(sys.modules, "aiohttp", None)
     with pytest.raises(OPayValidationError, match=r"opay-async\[aiohttp\]"):
         OPayClient(MERCHANT_ID, SECRET_KEY, backend="aiohttp")
 
@@ -197,16 +195,14 @@ def test_the_aiohttp_backend_says_which_extra_is_missing(monkeypatch: pytest.Mon
 async def test_no_secret_or_signature_in_reprs_errors_or_debug_logs(
     caplog: pytest.LogCaptureFixture, opay_instant_retries: VirtualClock
 ) -> None:
-    def echo_headers(request: httpx.Request) -> httpx.Response:
+    def echo_headers(request: hx.Request) -> hx.Response:
         # A misbehaving proxy that echoes the request headers in its error page.
-        return httpx.Response(
-            502, text=f"bad gateway; you sent {dict(request.headers)} {SECRET_KEY}"
-        )
+        return hx.Response(502, text=f"bad gateway; you sent {dict(request.headers)} {SECRET_KEY}")
 
     recorder = ScriptedOPay(
-        httpx.Response(200, json={"code": "50003", "message": "busy"}),
+        hx.Response(200, json={"code": "50003", "message": "busy"}),
         echo_headers,
-        httpx.Response(200, json={"code": "02000", "message": f"bad key {SECRET_KEY}"}),
+        hx.Response(200, json={"code": "02000", "message": f"bad key {SECRET_KEY}"}),
     )
     texts: list[str] = []
     with caplog.at_level(logging.DEBUG, logger="opay_async"):
@@ -231,7 +227,7 @@ async def test_no_secret_or_signature_in_reprs_errors_or_debug_logs(
 async def test_one_debug_line_per_attempt(
     caplog: pytest.LogCaptureFixture, opay_instant_retries: VirtualClock
 ) -> None:
-    recorder = ScriptedOPay(httpx.Response(503, text="busy"))
+    recorder = ScriptedOPay(hx.Response(503, text="busy"))
     with caplog.at_level(logging.DEBUG, logger="opay_async"):
         async with recorder.client() as opay:
             await opay.close_payment(reference="R-9", country="EG")
@@ -252,7 +248,7 @@ async def test_the_sharded_pool_uses_the_least_busy_shard_and_releases() -> None
         async with OPayClient(
             MERCHANT_ID, SECRET_KEY, base_url=base_url, max_connections=16
         ) as opay:
-            transport = opay._sender.http._transport
+            transport = (await own_pool(opay))._transport
             assert isinstance(transport, ShardedTransport)
             assert transport.shard_count == 2
             # Sequential calls reuse the first shard's warm connection.

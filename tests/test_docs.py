@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 import opay_async
-import opay_async._connections
+import opay_async._http._connections
 from opay_async._cli import main
 from opay_async._cli._parser import build_parser
 from opay_async.testing import FakeOPay, instant_retries
@@ -110,7 +110,9 @@ def test_python_samples_run(page: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("OPAY_SECRET_KEY", fake.secret_key)
     monkeypatch.delenv("OPAY_BASE_URL", raising=False)
     monkeypatch.delenv("OPAY_ENVIRONMENT", raising=False)
-    monkeypatch.setattr(opay_async._connections, "_transports", lambda *_: lambda _: fake.transport)
+    monkeypatch.setattr(
+        opay_async._http._connections, "_transports", lambda *_: lambda _: fake.transport
+    )
 
     printed: list[str] = []
 

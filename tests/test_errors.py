@@ -8,7 +8,7 @@ import json
 import pickle
 import socket
 
-import httpx
+import httpx2
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -36,16 +36,16 @@ from opay_async import (
 )
 from opay_async._errors import api_error_for, redact
 from opay_async._wire import parse_retry_after
-from tests.helpers import MERCHANT_ID, SECRET_KEY, ScriptedOPay, success
+from tests.helpers import MERCHANT_ID, SECRET_KEY, ScriptedOPay, hx, success
 
 ONCE = RetryPolicy(attempts=1)
 
 
-def answer(payload: object, status: int = 200, **headers: str) -> httpx.Response:
-    return httpx.Response(status, content=json.dumps(payload).encode(), headers=headers)
+def answer(payload: object, status: int = 200, **headers: str) -> hx.Response:
+    return hx.Response(status, content=json.dumps(payload).encode(), headers=headers)
 
 
-async def close_with(*answers: httpx.Response | Exception, **options: object) -> object:
+async def close_with(*answers: hx.Response | Exception, **options: object) -> object:
     recorder = ScriptedOPay(*answers)
     async with recorder.client(retry=ONCE, **options) as opay:  # type: ignore[arg-type]
         return await opay.close_payment(reference="R-1", country="EG")
@@ -101,7 +101,7 @@ async def test_numeric_codes_and_missing_messages_are_handled() -> None:
 async def test_an_http_502_with_html_is_an_http_error() -> None:
     page = "<html><body><h1>502 Bad Gateway</h1></body></html>"
     with pytest.raises(OPayHTTPError) as caught:
-        await close_with(httpx.Response(502, text=page, headers={"Content-Type": "text/html"}))
+        await close_with(hx.Response(502, text=page, headers={"Content-Type": "text/html"}))
     error = caught.value
     assert error.status_code == 502
     assert error.retryable
@@ -126,7 +126,7 @@ async def test_a_success_code_with_an_error_status_is_an_http_error() -> None:
 )
 async def test_a_200_that_is_not_opay_json_is_a_response_error(body: bytes) -> None:
     with pytest.raises(OPayResponseError):
-        await close_with(httpx.Response(200, content=body))
+        await close_with(hx.Response(200, content=body))
 
 
 @pytest.mark.parametrize(
@@ -183,7 +183,7 @@ async def test_missing_identifiers_in_the_answer_fall_back_to_the_request() -> N
 
 async def test_connection_refused_by_the_transport() -> None:
     with pytest.raises(OPayConnectionError) as caught:
-        await close_with(httpx.ConnectError("All connection attempts failed"))
+        await close_with(hx.ConnectError("All connection attempts failed"))
     assert caught.value.retryable
     assert "ConnectError" in str(caught.value)
 
@@ -202,22 +202,22 @@ async def test_connection_refused_for_real() -> None:
 
 async def test_read_timeout() -> None:
     with pytest.raises(OPayTimeoutError) as caught:
-        await close_with(httpx.ReadTimeout("timed out"))
+        await close_with(hx.ReadTimeout("timed out"))
     assert isinstance(caught.value, OPayConnectionError)
     assert caught.value.retryable
 
 
 async def test_permanent_transport_errors_are_not_retried() -> None:
     with pytest.raises(OPayConnectionError) as caught:
-        await close_with(httpx.UnsupportedProtocol("no such scheme"))
+        await close_with(hx.UnsupportedProtocol("no such scheme"))
     assert not caught.value.retryable
 
 
 async def test_other_httpx_errors_are_wrapped() -> None:
     with pytest.raises(OPayResponseError):
-        await close_with(httpx.DecodingError("bad gzip"))
+        await close_with(hx.DecodingError("bad gzip"))
     with pytest.raises(OPayConnectionError) as caught:
-        await close_with(httpx.TooManyRedirects("loop"))
+        await close_with(hx.TooManyRedirects("loop"))
     assert not caught.value.retryable
 
 
@@ -278,7 +278,7 @@ def test_errors_read_well() -> None:
 def test_any_answer_gives_a_payment_or_an_opay_error(status: int, body: bytes) -> None:
     async def run() -> object:
         try:
-            return await close_with(httpx.Response(status, content=body))
+            return await close_with(hx.Response(status, content=body))
         except OPayError as error:
             return error
 
@@ -362,7 +362,7 @@ async def test_a_transport_failure_keeps_its_cause_without_its_frames() -> None:
         with pytest.raises(OPayConnectionError) as caught:
             await opay.close_payment(reference="R-1", country="EG")
     cause = caught.value.__cause__
-    assert isinstance(cause, httpx.ConnectError)
+    assert isinstance(cause, httpx2.ConnectError)  # the own pool is httpx2
     assert cause.__traceback__ is None  # httpcore's frames hold the signed headers
     assert caught.value.retryable
     assert pickle.loads(pickle.dumps(caught.value)).retryable

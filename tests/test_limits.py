@@ -7,7 +7,6 @@ import bisect
 import json
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from opay_async import (
@@ -20,7 +19,7 @@ from opay_async import (
     ServiceUnavailableError,
 )
 from opay_async._clock import VirtualClock, current_clock, reset_clock, use_clock
-from tests.helpers import MERCHANT_ID, SECRET_KEY, success
+from tests.helpers import MERCHANT_ID, SECRET_KEY, hx, success
 
 
 @pytest.fixture
@@ -40,14 +39,14 @@ class StampingOPay:
         self.times: list[float] = []
         self.seen: dict[str, int] = {}
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def __call__(self, request: hx.Request) -> hx.Response:
         self.times.append(current_clock().now())
         body = json.loads(request.content)
         reference = body["reference"]
         self.seen[reference] = self.seen.get(reference, 0) + 1
         if reference.startswith("busy-") and self.seen[reference] <= 2:
-            return httpx.Response(200, json={"code": "50003", "message": "busy"})
-        return httpx.Response(200, json=success(body))
+            return hx.Response(200, json={"code": "50003", "message": "busy"})
+        return hx.Response(200, json=success(body))
 
     def busiest_second(self) -> int:
         """Most requests that arrived within any one second (less a microsecond, for the
@@ -61,7 +60,7 @@ def client(opay: StampingOPay, **options: object) -> OPayClient:
     return OPayClient(
         MERCHANT_ID,
         SECRET_KEY,
-        transport=httpx.MockTransport(opay),
+        transport=hx.MockTransport(opay),
         **options,  # type: ignore[arg-type]
     )
 
@@ -107,7 +106,8 @@ async def test_with_options_shares_pool_budget_and_rate(clock: VirtualClock) -> 
     parent = client(opay, rate_limit=10, retry_budget=RetryBudget(capacity=100, retry_cost=5))
     quick = parent.with_options(timeout=2.0, retry=RetryPolicy.none())
     patient = parent.with_options(retry=RetryPolicy(attempts=5, wait_initial=0, wait_max=0))
-    assert quick._sender.http is parent._sender.http is patient._sender.http
+    assert quick._sender.exchange.connections is parent._sender.exchange.connections
+    assert patient._sender.exchange.connections is parent._sender.exchange.connections
     assert quick.retry_policy.attempts == 1
     assert patient.retry_policy.attempts == 5
     with pytest.raises(ServiceUnavailableError):
@@ -127,12 +127,12 @@ async def test_with_options_sends_its_own_timeout() -> None:
     opay = StampingOPay()
     seen: list[dict[str, float]] = []
 
-    def recording(request: httpx.Request) -> httpx.Response:
+    def recording(request: hx.Request) -> hx.Response:
         seen.append(request.extensions["timeout"])
         return opay(request)
 
     async with OPayClient(
-        MERCHANT_ID, SECRET_KEY, transport=httpx.MockTransport(recording), timeout=30
+        MERCHANT_ID, SECRET_KEY, transport=hx.MockTransport(recording), timeout=30
     ) as parent:
         await parent.with_options(timeout=2.0).close_payment(reference="T-1", country="EG")
         await parent.close_payment(reference="T-2", country="EG")

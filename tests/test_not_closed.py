@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import pickle
 
-import httpx
 import pytest
 
 from opay_async import (
@@ -25,17 +24,17 @@ from opay_async import (
 )
 from opay_async._clock import VirtualClock
 from opay_async.testing import FakeOPay
-from tests.helpers import MERCHANT_ID, SECRET_KEY
+from tests.helpers import MERCHANT_ID, SECRET_KEY, hx
 
 STATES = {"CLOSED": "CLOSE", "PAID": "SUCCESS", "PENDING": "PENDING", "NEW": "INITIAL"}
 
 
-def independent_opay(request: httpx.Request) -> httpx.Response:
+def independent_opay(request: hx.Request) -> hx.Response:
     """Answer a close with the state the reference's prefix names (OPay's success shape)."""
     body = json.loads(request.content)
     prefix = body["reference"].split("-")[0]
     if prefix == "MISSING":
-        return httpx.Response(200, json={"code": "02006", "message": "payment not found."})
+        return hx.Response(200, json={"code": "02006", "message": "payment not found."})
     data = {
         "reference": body["reference"],
         "orderNo": "211018140366538753",
@@ -43,14 +42,14 @@ def independent_opay(request: httpx.Request) -> httpx.Response:
         "amount": {"total": 400, "currency": "EGP"},
         "orderStatus": STATES.get(prefix, prefix),
     }
-    return httpx.Response(200, json={"code": "00000", "message": "SUCCESSFUL", "data": data})
+    return hx.Response(200, json={"code": "00000", "message": "SUCCESSFUL", "data": data})
 
 
 def client(**options: object) -> OPayClient:
     return OPayClient(
         MERCHANT_ID,
         SECRET_KEY,
-        transport=httpx.MockTransport(independent_opay),
+        transport=hx.MockTransport(independent_opay),
         **options,  # type: ignore[arg-type]
     )
 

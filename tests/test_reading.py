@@ -5,18 +5,18 @@ from __future__ import annotations
 import gzip
 import zlib
 
-import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from opay_async import OPayResponseError
-from opay_async._reading import read_answer
+from opay_async._http._reading import read_answer
+from tests.helpers import hx
 
 ANSWER = b'{"code":"00000","message":"SUCCESSFUL","data":{"orderStatus":"CLOSE"}}' * 20
 
 
-class Chunks(httpx.AsyncByteStream):
+class Chunks(hx.AsyncByteStream):
     """A body that arrives in small pieces, as from a network."""
 
     def __init__(self, data: bytes, size: int = 7) -> None:
@@ -27,9 +27,9 @@ class Chunks(httpx.AsyncByteStream):
             yield piece
 
 
-def streamed(data: bytes, encoding: str | None = None, size: int = 7) -> httpx.Response:
+def streamed(data: bytes, encoding: str | None = None, size: int = 7) -> hx.Response:
     headers = {"content-encoding": encoding} if encoding else {}
-    return httpx.Response(200, headers=headers, stream=Chunks(data, size))
+    return hx.Response(200, headers=headers, stream=Chunks(data, size))
 
 
 def deflate(data: bytes, *, raw: bool = False) -> bytes:
@@ -98,7 +98,7 @@ async def test_what_a_decoder_holds_back_counts_too() -> None:
 
 
 async def test_a_body_read_already_is_size_checked() -> None:
-    already = httpx.Response(200, content=ANSWER)  # what in-process transports hand over
+    already = hx.Response(200, content=ANSWER)  # what in-process transports hand over
     assert await read_answer(already) == ANSWER
     with pytest.raises(OPayResponseError, match="larger than 10 bytes"):
-        await read_answer(httpx.Response(200, content=ANSWER), limit=10)
+        await read_answer(hx.Response(200, content=ANSWER), limit=10)

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 
-import httpx
 import pytest
 import tenacity
 
@@ -22,13 +21,13 @@ from opay_async import (
     ServiceUnavailableError,
 )
 from opay_async._clock import VirtualClock
-from tests.helpers import ScriptedOPay, success
+from tests.helpers import ScriptedOPay, hx, success
 
 UNAVAILABLE = {"code": "50003", "message": "service not available, please try again"}
 
 
-def unavailable(**headers: str) -> httpx.Response:
-    return httpx.Response(200, json=UNAVAILABLE, headers=headers)
+def unavailable(**headers: str) -> hx.Response:
+    return hx.Response(200, json=UNAVAILABLE, headers=headers)
 
 
 async def test_two_50003_then_success_is_three_attempts(opay_instant_retries: VirtualClock) -> None:
@@ -75,8 +74,8 @@ async def test_a_wait_that_would_pass_the_deadline_is_not_started(
 
 async def test_retry_after_is_honoured_and_capped(opay_instant_retries: VirtualClock) -> None:
     recorder = ScriptedOPay(
-        httpx.Response(503, text="busy", headers={"Retry-After": "3"}),
-        httpx.Response(429, text="slow down", headers={"Retry-After": "120"}),
+        hx.Response(503, text="busy", headers={"Retry-After": "3"}),
+        hx.Response(429, text="slow down", headers={"Retry-After": "120"}),
     )
     async with recorder.client(retry=RetryPolicy(wait_max=8.0)) as opay:
         assert (await opay.close_payment(reference="R-1", country="EG")).is_closed
@@ -112,9 +111,9 @@ async def test_non_retryable_failures_are_sent_once(
     status_or_code: str | int, error: type[Exception], opay_instant_retries: VirtualClock
 ) -> None:
     failure = (
-        httpx.Response(200, json={"code": status_or_code, "message": "no"})
+        hx.Response(200, json={"code": status_or_code, "message": "no"})
         if isinstance(status_or_code, str)
-        else httpx.Response(status_or_code, text="no")
+        else hx.Response(status_or_code, text="no")
     )
     recorder = ScriptedOPay(failure)
     async with recorder.client() as opay:
@@ -126,7 +125,7 @@ async def test_non_retryable_failures_are_sent_once(
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
 async def test_retryable_http_statuses(status: int, opay_instant_retries: VirtualClock) -> None:
-    recorder = ScriptedOPay(httpx.Response(status, text="<html>oops</html>"))
+    recorder = ScriptedOPay(hx.Response(status, text="<html>oops</html>"))
     async with recorder.client() as opay:
         assert (await opay.close_payment(reference="R-1", country="EG")).is_closed
     assert recorder.sent == 2
@@ -135,7 +134,7 @@ async def test_retryable_http_statuses(status: int, opay_instant_retries: Virtua
 async def test_connection_errors_and_timeouts_are_retried(
     opay_instant_retries: VirtualClock,
 ) -> None:
-    recorder = ScriptedOPay(httpx.ConnectError("refused"), httpx.ReadTimeout("slow"))
+    recorder = ScriptedOPay(hx.ConnectError("refused"), hx.ReadTimeout("slow"))
     async with recorder.client() as opay:
         assert (await opay.close_payment(reference="R-1", country="EG")).is_closed
     assert recorder.sent == 3
@@ -150,9 +149,9 @@ async def test_attempts_one_means_one_request(opay_instant_retries: VirtualClock
 
 
 async def test_the_whole_attempt_is_bounded_by_timeout() -> None:
-    async def slow(request: httpx.Request) -> httpx.Response:
+    async def slow(request: hx.Request) -> hx.Response:
         await asyncio.sleep(5)
-        return httpx.Response(200, json=success(json.loads(request.content)))
+        return hx.Response(200, json=success(json.loads(request.content)))
 
     recorder = ScriptedOPay(slow)  # type: ignore[arg-type]
     async with recorder.client(timeout=0.05, retry=RetryPolicy.none()) as opay:
@@ -164,7 +163,7 @@ async def test_cancellation_is_never_swallowed_or_retried() -> None:
     started = asyncio.Event()
     calls = 0
 
-    async def hang(request: httpx.Request) -> httpx.Response:
+    async def hang(request: hx.Request) -> hx.Response:
         nonlocal calls
         calls += 1
         started.set()

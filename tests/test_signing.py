@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 
-import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opay_async import CLOSE_PATH, CloseRequest, OPaySignatureAuth, sign
-from tests.helpers import MERCHANT_ID, SECRET_KEY, ScriptedOPay
+from tests.helpers import MERCHANT_ID, SECRET_KEY, ScriptedOPay, hx
 
 AWKWARD = ["a/b/c", 'say "hi"', "back\\slash", "ünïcødé-ص", "emoji-🙂🚀", "<tag>&amp;", " spaced "]
 
@@ -70,7 +69,7 @@ async def test_the_signature_covers_the_exact_bytes_received(reference: str) -> 
 def test_any_reference_is_signed_over_what_is_sent(reference: str) -> None:
     request = CloseRequest(reference=reference, country="NG")
     auth = OPaySignatureAuth(MERCHANT_ID, SECRET_KEY)
-    outgoing = httpx.Request("POST", "https://x.test" + CLOSE_PATH, content=request.body())
+    outgoing = hx.Request("POST", "https://x.test" + CLOSE_PATH, content=request.body())
     signed = next(auth.auth_flow(outgoing))
     assert signed.headers["Authorization"] == f"Bearer {expected_signature(signed.content)}"
     assert json.loads(signed.content) == {"country": "NG", "reference": reference}

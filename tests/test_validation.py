@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,7 +14,7 @@ from opay_async import (
     OPayValidationError,
     RetryPolicy,
 )
-from tests.helpers import MERCHANT_ID, SECRET_KEY, ScriptedOPay
+from tests.helpers import MERCHANT_ID, SECRET_KEY, ScriptedOPay, hx
 
 
 @pytest.mark.parametrize(
@@ -126,7 +125,7 @@ def test_country_accepts_exactly_two_ascii_letters(country: str) -> None:
         (
             {"merchant_id": MERCHANT_ID, "secret_key": SECRET_KEY, "backend": "requests"},
             "backend",
-            "'httpx' or 'aiohttp'",
+            "'httpx2' or 'aiohttp'",
         ),
     ],
 )
@@ -156,8 +155,8 @@ def test_http_client_and_transport_are_exclusive() -> None:
         OPayClient(
             MERCHANT_ID,
             SECRET_KEY,
-            http_client=httpx.AsyncClient(),
-            transport=httpx.MockTransport(ScriptedOPay()),
+            http_client=hx.AsyncClient(),
+            transport=hx.MockTransport(ScriptedOPay()),
         )
 
 

@@ -3,7 +3,7 @@
 [`FakeOPay`][opay_async.testing.FakeOPay] behaves like OPay's Cancel Payment API: it
 checks the merchant id and the signature of every request, keeps payments and their
 states, and injects faults on demand. Reach it through ``fake.client()`` (an
-``OPayClient`` wired to it), ``fake.transport`` (an ``httpx`` transport), ``fake.app`` (a
+``OPayClient`` wired to it), ``fake.transport`` (an ``httpx2`` transport), ``fake.app`` (a
 plain ASGI 3 app) or ``fake.serve()`` (real HTTP on loopback, with the ``simulator``
 extra), where its admin API (``/_simulator/``) and scripted references (``[sim:...]``)
 steer it from any language.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
-import httpx
+import httpx2
 
 from ._faults import FaultKind
 from ._reply import Reply, Responder
@@ -25,10 +25,10 @@ MAX_BODY: Final = 1024 * 1024
 _TOO_LARGE: Final = Reply(status=413, body=b"Request Entity Too Large", content_type="text/plain")
 
 
-class SimulatedDrop(httpx.RemoteProtocolError):
+class SimulatedDrop(httpx2.RemoteProtocolError):
     """Raised mid-answer so the server closes the connection: a dropped connection.
 
-    An ``httpx.RemoteProtocolError``, so that through ``httpx.ASGITransport`` (which
+    An ``httpx2.RemoteProtocolError``, so that through ``httpx2.ASGITransport`` (which
     re-raises what the app raises) a client sees what a dropped connection gives it.
     """
 
@@ -43,9 +43,9 @@ def asgi_app(respond: Responder, *, max_body: int = MAX_BODY) -> ASGIApp:
     A body over ``max_body`` bytes answers HTTP 413 without reaching ``respond``. A
     dropped connection sends the start of an answer and then raises
     ``SimulatedDrop``: a server such as uvicorn closes
-    the connection, so the client sees an incomplete answer, and ``httpx.ASGITransport``
-    raises it to the client as the ``httpx.RemoteProtocolError`` it is. A timeout answers
-    nothing until the client disconnects (through ``httpx.ASGITransport``: until the
+    the connection, so the client sees an incomplete answer, and ``httpx2.ASGITransport``
+    raises it to the client as the ``httpx2.RemoteProtocolError`` it is. A timeout answers
+    nothing until the client disconnects (through ``httpx2.ASGITransport``: until the
     client gives up).
 
     Args:

@@ -335,7 +335,7 @@ class FakeOPay:
         Args:
             method: The HTTP method.
             path: The URL path (admin requests, under ``/_simulator``, do not wait).
-            headers: The headers, looked up by lower-case name (``httpx.Headers`` works).
+            headers: The headers, looked up by lower-case name (``httpx2.Headers`` works).
             body: The raw body bytes.
         """
         if not _is_admin(path):
@@ -350,14 +350,14 @@ class FakeOPay:
 
     @property
     def transport(self) -> FakeTransport:
-        """An ``httpx.AsyncBaseTransport`` answering from this simulator, in process."""
+        """An ``httpx2.AsyncBaseTransport`` answering from this simulator, in process."""
         if self._transport is None:
             self._transport = FakeTransport(self.respond)
         return self._transport
 
     @property
     def app(self) -> ASGIApp:
-        """This simulator as a plain ASGI 3 application (``httpx.ASGITransport``, servers)."""
+        """This simulator as a plain ASGI 3 application (``httpx2.ASGITransport``, servers)."""
         if self._app is None:
             self._app = asgi_app(self.respond)
         return self._app
@@ -366,7 +366,7 @@ class FakeOPay:
         """An ``OPayClient`` wired to this simulator, with its merchant id and key.
 
         The client sends through [`transport`][opay_async.testing.FakeOPay.transport] on
-        an ``httpx.AsyncClient`` of its own, which it closes when it is closed.
+        an ``httpx2.AsyncClient`` of its own, which it closes when it is closed.
 
         Args:
             **options: More ``OPayClient`` arguments (``retry=``, ``timeout=`` ...), but

@@ -66,7 +66,7 @@ Responder = Callable[[str, str, Mapping[str, str], bytes], Awaitable[Reply]]
 """What the simulator's transport, ASGI app and server call to answer one request.
 
 ``await respond(method, path, headers, body)``, headers looked up by lower-case name
-(the shape of the handler ``httpx.MockTransport`` takes). ``FakeOPay.respond`` is one.
+(the shape of the handler ``httpx2.MockTransport`` takes). ``FakeOPay.respond`` is one.
 """
 
 

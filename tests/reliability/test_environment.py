@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import ssl
+import subprocess
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 import trustme
-from httpx._utils import get_environment_proxies  # the oracle: httpx's own routing
+from httpx2._utils import get_environment_proxies  # the oracle: httpx's own routing
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,12 +27,21 @@ from opay_async import (
     OPayConnectionError,
     OPayValidationError,
     RetryPolicy,
+    ShardedTransport,
 )
-from opay_async._proxies import environment_routes
+from opay_async._http._proxies import environment_routes
 from opay_async.testing import FakeOPay
-from tests.helpers import MERCHANT_ID, SECRET_KEY, RawServer, answering, http_head
+from tests.helpers import (
+    MERCHANT_ID,
+    SECRET_KEY,
+    RawServer,
+    answering,
+    http_head,
+    hx,
+    own_pool,
+)
 
-BACKENDS = ["httpx", "aiohttp"]
+BACKENDS = ["httpx2", "aiohttp"]
 PROXY_VARIABLES = [
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
     "http_proxy", "https_proxy", "all_proxy", "no_proxy",
@@ -176,8 +187,8 @@ async def test_https_proxy_is_used_for_opay_as_plain_httpx_uses_it(
     proxy = RecordingProxy()
     async with RawServer(proxy).running() as proxy_url:
         monkeypatch.setenv("HTTPS_PROXY", proxy_url)
-        async with httpx.AsyncClient() as plain:
-            with pytest.raises(httpx.ProxyError):
+        async with httpx2.AsyncClient() as plain:
+            with pytest.raises(httpx2.ProxyError):
                 await plain.post("https://sandboxapi.opaycheckout.com/x", content=b"{}")
         monkeypatch.setenv("HTTPS_PROXY", f"{proxy_url}\r")  # as a CRLF .env file leaves it
         async with OPayClient(
@@ -224,7 +235,7 @@ async def test_no_proxy_decides_as_it_does_for_plain_httpx(
     async with RawServer(proxy).running() as proxy_url, direct.running() as base_url:
         monkeypatch.setenv("HTTP_PROXY", proxy_url)
         monkeypatch.setenv("NO_PROXY", no_proxy)
-        async with httpx.AsyncClient() as plain:
+        async with httpx2.AsyncClient() as plain:
             await plain.post(f"{base_url}/x", content=b"{}")
         plain_used_proxy = bool(proxy.seen)
         proxy.seen.clear()
@@ -245,10 +256,12 @@ async def test_no_proxy_decides_as_it_does_for_plain_httpx(
         assert proxy.seen[0][0].startswith(f"POST {base_url}/api/v1/international/payment/close ")
 
 
-def test_trust_env_false_ignores_the_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_trust_env_false_ignores_the_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
-    assert OPayClient(MERCHANT_ID, SECRET_KEY)._sender.http._mounts  # routed through the proxy
-    assert not OPayClient(MERCHANT_ID, SECRET_KEY, trust_env=False)._sender.http._mounts
+    async with OPayClient(MERCHANT_ID, SECRET_KEY) as opay:
+        assert (await own_pool(opay))._mounts  # routed through the proxy
+    async with OPayClient(MERCHANT_ID, SECRET_KEY, trust_env=False) as opay:
+        assert not (await own_pool(opay))._mounts
 
 
 @pytest.mark.parametrize("value", ["http://proxy:bad", "ftp://proxy:21", "http://pro xy:3128"])
@@ -332,3 +345,60 @@ def test_proxy_routes_are_the_ones_httpx_makes(
         for name, value in environment.items():
             patch.setenv(name, value)
         assert environment_routes() == get_environment_proxies()
+
+
+@pytest.fixture(scope="module")
+def ca_dir(ca_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA directory as OpenSSL reads one: each certificate named by its subject hash."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to name the certificate by its hash")
+    subject_hash = subprocess.run(
+        ["openssl", "x509", "-hash", "-noout", "-in", str(ca_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    ).stdout.strip()
+    folder = tmp_path_factory.mktemp("ca-dir")
+    shutil.copy(ca_file, folder / f"{subject_hash}.0")
+    return folder
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_ssl_cert_dir_is_honoured_unless_trust_env_is_off(
+    ca: trustme.CA, ca_dir: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_DIR", f"{ca_dir}\r")
+    async with tls_server(ca, "127.0.0.1").running() as base_url:
+        trusted = await close_once(base_url, backend)
+        untrusted = await close_once(base_url, backend, trust_env=False)
+    assert trusted.ok, trusted.error
+    assert isinstance(untrusted.error, OPayConnectionError)
+    assert "TLS certificate verification failed" in str(untrusted.error)
+
+
+async def test_a_callers_client_verifies_with_its_own_ssl_context(ca: trustme.CA) -> None:
+    """``verify=ssl.SSLContext`` on the caller's client (either family) is what counts."""
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    async with tls_server(ca, "127.0.0.1").running() as base_url:
+        async with hx.AsyncClient(verify=trusting) as trusted_http:
+            trusted = await close_once(base_url, "httpx2", http_client=trusted_http)
+        async with hx.AsyncClient(verify=ssl.create_default_context()) as untrusted_http:
+            untrusted = await close_once(base_url, "httpx2", http_client=untrusted_http)
+    assert trusted.ok, trusted.error
+    error = untrusted.error
+    assert type(error) is OPayConnectionError
+    assert "unable to get local issuer certificate" in str(error)
+    assert not error.retryable
+    assert untrusted.attempts == 1
+
+
+async def test_a_sharded_transport_takes_an_ssl_context(ca: trustme.CA) -> None:
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    async with tls_server(ca, "127.0.0.1").running() as base_url:
+        outcome = await close_once(
+            base_url, "httpx2", transport=ShardedTransport(max_connections=4, verify=trusting)
+        )
+    assert outcome.ok, outcome.error

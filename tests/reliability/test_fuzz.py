@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 
-import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opay_async import OPayClient, OPayError, Payment, RetryPolicy
+from tests.helpers import hx
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
@@ -70,7 +70,7 @@ def test_any_answer_is_a_payment_or_an_opay_error(
     headers = {"Content-Type": content_type}
     if retry_after is not None:
         headers["Retry-After"] = retry_after
-    transport = httpx.MockTransport(lambda _: httpx.Response(status, content=body, headers=headers))
+    transport = hx.MockTransport(lambda _: hx.Response(status, content=body, headers=headers))
 
     async def close() -> object:
         async with OPayClient(

@@ -9,6 +9,7 @@ does not count.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gzip
 import json
@@ -28,9 +29,19 @@ from opay_async import (
     Payment,
     RetryPolicy,
 )
-from tests.helpers import MERCHANT_ID, SECRET_KEY, RawServer, answering, http_head, read_request
+from tests.helpers import (
+    MERCHANT_ID,
+    SECRET_KEY,
+    RawServer,
+    answering,
+    http_head,
+    hx,
+    read_request,
+)
 
-BACKENDS = ["httpx", "aiohttp"]
+# The SDK's own pool on each backend, and a caller's client of the family under test
+# (httpx2, or legacy httpx in the tests-legacy-httpx session).
+BACKENDS = ["httpx2", "aiohttp", "http_client"]
 REFERENCE = "HOSTILE-1"
 
 
@@ -53,15 +64,20 @@ async def close_against(
     server = RawServer(handler)  # type: ignore[arg-type]
     async with server.running() as base_url:
         started = time.perf_counter()
-        async with OPayClient(
-            MERCHANT_ID,
-            SECRET_KEY,
-            base_url=base_url,
-            backend=backend,  # type: ignore[arg-type]
-            timeout=attempt_timeout,
-            retry=RetryPolicy.none(),
-            trust_env=False,
-        ) as opay:
+        http = hx.AsyncClient(trust_env=False) if backend == "http_client" else None
+        async with (
+            contextlib.AsyncExitStack() if http is None else http,
+            OPayClient(
+                MERCHANT_ID,
+                SECRET_KEY,
+                base_url=base_url,
+                backend="httpx2" if http is not None else backend,  # type: ignore[arg-type]
+                http_client=http,
+                timeout=attempt_timeout,
+                retry=RetryPolicy.none(),
+                trust_env=False,
+            ) as opay,
+        ):
             try:
                 result: Payment | OPayError = await opay.close_payment(
                     reference=REFERENCE, country="EG"
@@ -104,7 +120,7 @@ async def test_hostile_json_is_an_opay_error(body: bytes, backend: str) -> None:
 )
 async def test_an_unreadable_amount_is_dropped_not_raised(total: object) -> None:
     answer = json_body(closed_answer(amount={"total": total, "currency": "EGP"}))
-    result, _ = await close_against(answering(200, answer), "httpx")
+    result, _ = await close_against(answering(200, answer), "httpx2")
     assert isinstance(result, Payment)
     assert result.is_closed
     assert result.amount is None
@@ -113,7 +129,7 @@ async def test_an_unreadable_amount_is_dropped_not_raised(total: object) -> None
 async def test_a_huge_message_is_quoted_short_and_printable() -> None:
     message = "\x1b[31mRED\x1b[0m \u202egnirts desrever\u202c " + "x" * 1_000_000
     body = json_body({"code": "02006", "message": message})
-    result, _ = await close_against(answering(200, body), "httpx")
+    result, _ = await close_against(answering(200, body), "httpx2")
     assert isinstance(result, OPayError)
     assert len(str(result)) < 300
     assert "\x1b" not in str(result)
@@ -122,7 +138,7 @@ async def test_a_huge_message_is_quoted_short_and_printable() -> None:
 
 async def test_a_key_or_signature_echoed_back_is_redacted() -> None:
     body = json_body({"code": "02000", "message": f"bad key {SECRET_KEY} sig {'ab' * 64}"})
-    result, _ = await close_against(answering(200, body), "httpx")
+    result, _ = await close_against(answering(200, body), "httpx2")
     assert isinstance(result, OPayError)
     assert SECRET_KEY not in str(result)
     assert "ab" * 64 not in str(result)
@@ -134,7 +150,7 @@ async def test_a_key_or_signature_echoed_back_is_redacted() -> None:
     ids=["another reference", "another country"],
 )
 async def test_a_success_about_another_payment_is_refused(data: dict[str, object]) -> None:
-    result, _ = await close_against(answering(200, json_body(closed_answer(**data))), "httpx")
+    result, _ = await close_against(answering(200, json_body(closed_answer(**data))), "httpx2")
     assert isinstance(result, OPayResponseError)
     assert "another payment" in str(result)
     assert not result.retryable
@@ -144,7 +160,7 @@ async def test_a_success_about_another_payment_is_refused(data: dict[str, object
 async def test_both_documented_success_codes_are_success(code: object) -> None:
     answer = closed_answer()
     answer["code"] = code
-    result, _ = await close_against(answering(200, json_body(answer)), "httpx")
+    result, _ = await close_against(answering(200, json_body(answer)), "httpx2")
     assert isinstance(result, Payment)
     assert result.is_closed
 
@@ -253,7 +269,7 @@ async def test_a_bulk_run_goes_on_through_every_hostile_answer() -> None:
 # -- memory: measured in a child process ----------------------------------------------
 
 CHILD = """
-import asyncio, json, sys, time
+import asyncio, importlib, json, os, sys, time
 from opay_async import OPayClient, OPayError, RetryPolicy
 
 def status(field):
@@ -263,9 +279,14 @@ def status(field):
                 return int(line.split()[1]) / 1024
 
 async def main(base_url, backend):
+    http = None
+    if backend == "http_client":  # a caller's client of the family under test
+        legacy = os.environ.get("OPAY_TESTS_HTTPX") == "legacy"
+        http = importlib.import_module("httpx" if legacy else "httpx2").AsyncClient()
+        backend = "httpx2"
     async with OPayClient("256612345678901", "OPAYPRV_memory", base_url=base_url,
-                          backend=backend, timeout=20, retry=RetryPolicy.none(),
-                          trust_env=False) as opay:
+                          backend=backend, http_client=http, timeout=20,
+                          retry=RetryPolicy.none(), trust_env=False) as opay:
         try:
             await opay.close_payment(reference="WARM-UP", country="EG")
         except OPayError:

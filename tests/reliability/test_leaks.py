@@ -12,6 +12,7 @@ import pytest
 
 from opay_async import OPayClient, RetryPolicy, ShardedTransport
 from opay_async.testing import FakeOPay, instant_retries
+from tests.helpers import own_pool
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc fds")
 
@@ -41,7 +42,7 @@ async def test_no_socket_task_or_warning_left_after_faults_and_cancellations() -
                 retry=RetryPolicy(attempts=3),
                 max_connections=30,
             )
-            transport = opay._sender.http._transport
+            transport = (await own_pool(opay))._transport
             assert isinstance(transport, ShardedTransport)
             for round_number in range(3):
                 fake.set_fault_rates(

@@ -8,7 +8,7 @@ import random
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
-import httpx
+import httpx2
 import pytest
 
 from opay_async import CLOSE_PATH, Amount, OrderStatus
@@ -21,23 +21,23 @@ BOUND = 20
 
 
 @asynccontextmanager
-async def served(fake: FakeOPay) -> AsyncGenerator[httpx.AsyncClient, None]:
+async def served(fake: FakeOPay) -> AsyncGenerator[httpx2.AsyncClient, None]:
     """``fake`` on a free loopback port, and a plain HTTP client for it."""
     async with (
         asyncio.timeout(BOUND),
         fake.serve(port=0) as base_url,
-        httpx.AsyncClient(base_url=base_url, timeout=5) as http,
+        httpx2.AsyncClient(base_url=base_url, timeout=5) as http,
     ):
         yield http
 
 
 async def close(
-    http: httpx.AsyncClient,
+    http: httpx2.AsyncClient,
     fake: FakeOPay,
     reference: str,
     country: str = "EG",
     wait: float = 5.0,
-) -> httpx.Response:
+) -> httpx2.Response:
     """A close request signed as OPay wants, sent with a plain client."""
     body = body_of(country=country, reference=reference)
     return await http.post(CLOSE_PATH, content=body, headers=signed_for(fake, body), timeout=wait)
@@ -131,15 +131,15 @@ async def test_every_fault_kind_can_be_queued_in_order() -> None:
         merchant = await close(http, fake, "F-1")
         busy = await close(http, fake, "F-1")
         truncated = await close(http, fake, "F-1")
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(httpx2.RemoteProtocolError):
             await close(http, fake, "F-1")
-        with pytest.raises(httpx.ReadTimeout):
+        with pytest.raises(httpx2.ReadTimeout):
             await close(http, fake, "F-1", wait=0.3)
         assert fake.payments == []  # nothing processed so far
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(httpx2.RemoteProtocolError):
             await close(http, fake, "F-2")
         assert fake.payment(reference="F-2").is_closed  # closed, the answer lost
-        with pytest.raises(httpx.ReadTimeout):
+        with pytest.raises(httpx2.ReadTimeout):
             await close(http, fake, "F-3", wait=0.3)
         assert fake.payment(reference="F-3").is_closed
     assert merchant.json()["code"] == "02007"
@@ -367,7 +367,7 @@ async def test_bad_admin_input_answers_a_4xx_with_a_message(
     method: str, route: str, body: bytes, status: int, says: str | None
 ) -> None:
     fake = FakeOPay()
-    async with httpx.AsyncClient(transport=fake.transport, base_url="http://sim.test") as http:
+    async with httpx2.AsyncClient(transport=fake.transport, base_url="http://sim.test") as http:
         answer = await http.request(method, A + route, content=body)
     assert answer.status_code == status
     assert answer.headers["content-type"] == "application/json"

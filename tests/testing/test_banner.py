@@ -7,7 +7,7 @@ import os
 import shlex
 import subprocess
 
-import httpx
+import httpx2
 import pytest
 
 from opay_async import OPayClient, OPayValidationError
@@ -30,7 +30,7 @@ async def test_the_banner_of_a_simulator_served_on_port_0() -> None:
         lines = str(banner).splitlines()
         assert lines[0] == f"OPay simulator listening on {base_url}"
         assert banner.port == int(base_url.rsplit(":", 1)[1]) > 0
-        async with httpx.AsyncClient() as http:  # the port it got is the port it serves
+        async with httpx2.AsyncClient() as http:  # the port it got is the port it serves
             assert (await http.get(f"http://127.0.0.1:{banner.port}/_simulator/")).is_success
     text = str(banner)
     assert DEFAULT_MERCHANT_ID in text

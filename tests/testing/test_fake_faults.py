@@ -6,7 +6,7 @@ import contextlib
 import random
 import time
 
-import httpx
+import httpx2
 import pytest
 
 from opay_async import (
@@ -119,7 +119,7 @@ async def test_malformed_answer() -> None:
 async def test_a_drop_raises_remote_protocol_error_from_the_transport() -> None:
     fake = fake_with_payment()
     fake.drop_next()
-    with pytest.raises(httpx.RemoteProtocolError):
+    with pytest.raises(httpx2.RemoteProtocolError):
         await raw_post(fake, BODY)
     seen = fake.requests[-1]
     assert (seen.status, seen.code, seen.fault) == (0, None, FaultKind.DROP)
@@ -129,7 +129,7 @@ async def test_a_drop_raises_remote_protocol_error_from_the_transport() -> None:
 async def test_a_timeout_raises_read_timeout_from_the_transport() -> None:
     fake = fake_with_payment()
     fake.timeout_next()
-    with pytest.raises(httpx.ReadTimeout):
+    with pytest.raises(httpx2.ReadTimeout):
         await raw_post(fake, BODY)
     assert fake.requests[-1].fault is FaultKind.TIMEOUT
     assert fake.closed_count == 0
@@ -174,7 +174,7 @@ async def test_an_after_close_fault_still_loses_the_answer_of_a_refused_request(
     fake.drop_next(after_close=True)
     body = BODY
     headers = signed_for(fake, body) | {"MerchantId": "1"}
-    with pytest.raises(httpx.RemoteProtocolError):
+    with pytest.raises(httpx2.RemoteProtocolError):
         await raw_post(fake, body, headers)
     assert not fake.requests[-1].verified
     assert fake.closed_count == 0
@@ -265,7 +265,7 @@ async def test_a_fault_mix_never_changes_a_payment_it_faults() -> None:
     fake.set_fault_rates(service_unavailable=0.3, http_502=0.1, malformed=0.1, drop=0.1, seed=4)
     for i in range(300):
         body = body_of(country="EG", reference=f"M-{i}")
-        with contextlib.suppress(httpx.RemoteProtocolError):
+        with contextlib.suppress(httpx2.RemoteProtocolError):
             await raw_post(fake, body)
     faulted = {seen.reference for seen in fake.requests if seen.fault is not None}
     answered = {seen.reference for seen in fake.requests if seen.fault is None}
@@ -315,5 +315,5 @@ async def test_latency_past_the_client_timeout_is_a_timeout_and_changes_nothing(
 async def test_wrong_path_is_not_affected_by_fault_rates() -> None:
     fake = FakeOPay()
     fake.set_fault_rates(drop=1.0)
-    async with httpx.AsyncClient(transport=fake.transport) as http:
+    async with httpx2.AsyncClient(transport=fake.transport) as http:
         assert (await http.post(URL.replace("close", "open"), content=b"{}")).status_code == 404

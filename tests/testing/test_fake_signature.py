@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-import httpx
+import httpx2
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -169,7 +169,7 @@ async def test_awkward_references_round_trip() -> None:
 async def test_wrong_path_and_method_are_plain_http_errors_and_draw_no_fault() -> None:
     fake = FakeOPay()
     fake.fail_next()
-    async with httpx.AsyncClient(transport=fake.transport) as http:
+    async with httpx2.AsyncClient(transport=fake.transport) as http:
         elsewhere = await http.post("https://x.test/api/v1/international/payment/status")
         get = await http.get(URL)
     assert (elsewhere.status_code, elsewhere.text) == (404, "Not Found")

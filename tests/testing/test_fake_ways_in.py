@@ -8,7 +8,7 @@ import time
 from collections.abc import MutableMapping
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from opay_async import (
@@ -31,10 +31,10 @@ from tests.helpers import NO_RETRY, URL, body_of, signed_for
 async def test_an_sdk_client_on_an_http_client_of_ours() -> None:
     fake = FakeOPay()
     fake.add_payment(reference="T-1", country="NG")
-    assert isinstance(fake.transport, httpx.AsyncBaseTransport)
+    assert isinstance(fake.transport, httpx2.AsyncBaseTransport)
     assert isinstance(fake.transport, FakeTransport)
     async with (
-        httpx.AsyncClient(transport=fake.transport) as http,
+        httpx2.AsyncClient(transport=fake.transport) as http,
         OPayClient(
             fake.merchant_id, fake.secret_key, base_url="http://127.0.0.1:9", http_client=http
         ) as opay,
@@ -62,7 +62,7 @@ async def test_fake_client_owns_and_closes_its_http_client(
     assert opay.is_closed
     assert closed == [fake.transport]
     with pytest.raises(OPayValidationError, match="not both"):
-        fake.client(http_client=httpx.AsyncClient())
+        fake.client(http_client=httpx2.AsyncClient())
 
 
 async def test_the_transport_passes_retry_after_and_content_type() -> None:
@@ -73,7 +73,7 @@ async def test_the_transport_passes_retry_after_and_content_type() -> None:
         content_type="text/json",
         retry_after="Wed, 21 Oct 2015 07:28:00 GMT",
     )
-    async with httpx.AsyncClient(transport=fake.transport) as http:
+    async with httpx2.AsyncClient(transport=fake.transport) as http:
         body = body_of(country="EG", reference="X")
         answer = await http.post(URL, content=body, headers=signed_for(fake, body))
     assert answer.status_code == 429
@@ -82,11 +82,11 @@ async def test_the_transport_passes_retry_after_and_content_type() -> None:
     assert answer.headers["content-length"] == str(len(answer.content))
 
 
-# -- fake.app through httpx.ASGITransport ----------------------------------------------------
+# -- fake.app through httpx2.ASGITransport ----------------------------------------------------
 
 
-def asgi_client(fake: FakeOPay, **options: Any) -> tuple[httpx.AsyncClient, OPayClient]:
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=fake.app))
+def asgi_client(fake: FakeOPay, **options: Any) -> tuple[httpx2.AsyncClient, OPayClient]:
+    http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=fake.app))
     return http, OPayClient(fake.merchant_id, fake.secret_key, http_client=http, **options)
 
 
@@ -214,7 +214,7 @@ async def test_served_over_real_http() -> None:
             assert (await opay.close_payment(reference="H-1", country="NG")).is_closed
             with pytest.raises(PaymentNotFoundError):
                 await opay.close_payment(reference="H-2", country="NG")
-        async with httpx.AsyncClient(base_url=base_url) as http:
+        async with httpx2.AsyncClient(base_url=base_url) as http:
             assert (await http.get(CLOSE_PATH)).status_code == 405
             assert (await http.post("/", content=b"{}")).status_code == 404
     seen = fake.requests[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-import httpx
+import httpx2
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -177,11 +177,11 @@ async def test_http_status_malformed_and_after_close_tokens() -> None:
     malformed = await raw_post(fake, body_of(country="EG", reference="M[sim:malformedx1]"))
     with pytest.raises(ValueError):
         malformed.json()
-    with pytest.raises(httpx.RemoteProtocolError):
+    with pytest.raises(httpx2.RemoteProtocolError):
         await raw_post(fake, body_of(country="EG", reference="D[sim:drop-after-closex1]"))
-    with pytest.raises(httpx.ReadTimeout):
+    with pytest.raises(httpx2.ReadTimeout):
         await raw_post(fake, body_of(country="EG", reference="T[sim:timeout-after-closex1]"))
-    with pytest.raises(httpx.ReadTimeout):
+    with pytest.raises(httpx2.ReadTimeout):
         await raw_post(fake, body_of(country="EG", reference="N[sim:timeoutx1]"))
     assert fake.payment(reference="D[sim:drop-after-closex1]").is_closed
     assert fake.payment(reference="T[sim:timeout-after-closex1]").is_closed
@@ -231,7 +231,7 @@ async def test_reset_starts_every_script_again() -> None:
 async def test_scripted_references_over_real_http_with_a_plain_client() -> None:
     fake = FakeOPay(auto_create=False)  # as `opay-async simulate --strict`
 
-    async def close(reference: str, wait: float = 5.0) -> httpx.Response:
+    async def close(reference: str, wait: float = 5.0) -> httpx2.Response:
         body = body_of(country="NG", reference=reference)
         return await http.post(
             CLOSE_PATH, content=body, headers=signed_for(fake, body), timeout=wait
@@ -240,7 +240,7 @@ async def test_scripted_references_over_real_http_with_a_plain_client() -> None:
     async with (
         asyncio.timeout(20),
         fake.serve(port=0) as base_url,
-        httpx.AsyncClient(base_url=base_url) as http,
+        httpx2.AsyncClient(base_url=base_url) as http,
     ):
         flaky = "GO-1[sim:50003x1,http503x1]"
         assert (await close(flaky)).json()["code"] == "50003"
@@ -253,9 +253,9 @@ async def test_scripted_references_over_real_http_with_a_plain_client() -> None:
             "message": "payment not found.",
         }
         assert (await close("GO-4")).json()["code"] == "02006"  # strict: unknown
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(httpx2.RemoteProtocolError):
             await close("GO-5[sim:dropx1]")
-        with pytest.raises(httpx.ReadTimeout):
+        with pytest.raises(httpx2.ReadTimeout):
             await close("GO-6[sim:timeoutx1]", wait=0.3)
         assert (await close("GO-6[sim:timeoutx1]")).json()["code"] == "00000"
         requests = (await http.get("/_simulator/requests")).json()["requests"]

@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import assert_type
 
-import httpx
+import httpx2
 
 from opay_async import (
     Amount,
@@ -80,7 +80,7 @@ async def test_with_the_simulator() -> None:
             await opay.close_payment(reference="SHOP-9", country="EG")
     assert_type(clock.sleeps, list[float])
     async with (
-        httpx.AsyncClient(transport=fake.transport) as http,
+        httpx2.AsyncClient(transport=fake.transport) as http,
         OPayClient(fake.merchant_id, fake.secret_key, http_client=http) as opay,
     ):
         assert_type(opay.url_for("EG"), str)

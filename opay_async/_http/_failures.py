@@ -1,8 +1,9 @@
 """What a failure to send or receive means: the ``OPayError`` standing for a transport exception.
 
-Both backends end in httpx exceptions, but not always the right ones: httpx-aiohttp
-reports a certificate failure as ``ConnectTimeout``. So the exception's whole chain
-(``__cause__`` and ``__context__``) is searched for the TLS error underneath, and a
+Every way of sending ends in exceptions of an httpx family: httpx2's (the SDK's own
+pools, the aiohttp backend included) or legacy httpx's (a caller's ``httpx.AsyncClient``).
+Both families are recognised, whichever client raised. The exception's whole chain
+(``__cause__`` and ``__context__``) is searched for a TLS error underneath, and a
 certificate that does not verify is reported as such and never retried: it fails the
 same way every time.
 """
@@ -12,21 +13,18 @@ from __future__ import annotations
 import ssl
 from typing import Final
 
-import httpx
-
-from ._errors import (
+from .._errors import (
     OPayConnectionError,
     OPayError,
     OPayResponseError,
     OPayTimeoutError,
     redact,
 )
-from ._request import CloseRequest
+from .._request import CloseRequest
+from ._family import HttpModule, loaded_modules
 
 __all__ = ["opay_error_for"]
 
-# Transport failures that fail the same way however often they are retried.
-_PERMANENT: Final = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)
 # TLS errors that mean the connection broke during the handshake, not that it cannot work.
 _TRANSIENT_TLS: Final = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
 _CHAIN_LIMIT: Final = 16
@@ -65,6 +63,23 @@ def _described(error: BaseException) -> str:
     return redact(f"{type(error).__name__}: {text}" if text else type(error).__name__)
 
 
+def _any(modules: tuple[HttpModule, ...], name: str) -> tuple[type[BaseException], ...]:
+    """The exception class ``name`` of each loaded family."""
+    return tuple(getattr(module, name) for module in modules)
+
+
+def _loop_problem(caught: BaseException) -> str | None:
+    """What a ``RuntimeError`` about event loops means here, if it is one."""
+    text = str(caught)
+    if not isinstance(caught, RuntimeError) or "loop" not in text.lower():
+        return None
+    return (
+        f"the http_client or transport belongs to another event loop ({text[:120]}): "
+        "an httpx client works only in the event loop it first sent from; make one per "
+        "event loop, or give OPayClient neither (its own pool follows the running loop)"
+    )
+
+
 def opay_error_for(caught: BaseException, request: CloseRequest) -> OPayError | None:
     """The ``OPayError`` standing for ``caught``; ``None`` when it is not a transport failure.
 
@@ -75,25 +90,35 @@ def opay_error_for(caught: BaseException, request: CloseRequest) -> OPayError | 
     if isinstance(caught, OPayError):
         return caught
     identity = request.identity()
+    modules = loaded_modules()
     error: OPayError
     tls = _tls_problem(caught)
+    loop = _loop_problem(caught)
     if tls is not None:
         error = OPayConnectionError(tls, retryable=False, **identity)
-    elif isinstance(caught, TimeoutError | httpx.TimeoutException):
+    elif loop is not None:
+        error = OPayConnectionError(loop, retryable=False, **identity)
+    elif isinstance(caught, (TimeoutError, *_any(modules, "TimeoutException"))):
         error = OPayTimeoutError(
             f"no answer from OPay in time ({type(caught).__name__})", **identity
         )
-    elif isinstance(caught, httpx.DecodingError):
+    elif isinstance(caught, _any(modules, "DecodingError")):
         error = OPayResponseError(
             f"OPay's answer could not be decoded: {_described(caught)}", **identity
         )
-    elif isinstance(caught, httpx.TransportError):
+    elif isinstance(caught, _any(modules, "TransportError")):
+        # These fail the same way however often they are retried.
+        permanent = (
+            *_any(modules, "UnsupportedProtocol"),
+            *_any(modules, "LocalProtocolError"),
+            *_any(modules, "ProxyError"),
+        )
         error = OPayConnectionError(
             f"could not reach OPay: {_described(caught)}",
-            retryable=not isinstance(caught, _PERMANENT),
+            retryable=not isinstance(caught, permanent),
             **identity,
         )
-    elif isinstance(caught, httpx.HTTPError | httpx.InvalidURL):
+    elif isinstance(caught, (*_any(modules, "HTTPError"), *_any(modules, "InvalidURL"))):
         error = OPayConnectionError(_described(caught), retryable=False, **identity)
     else:
         return None

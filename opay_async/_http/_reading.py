@@ -13,9 +13,9 @@ import zlib
 from collections.abc import AsyncIterator
 from typing import Final, Unpack
 
-import httpx
+import httpx2
 
-from ._errors import Identity, OPayResponseError
+from .._errors import Identity, OPayResponseError
 
 __all__ = ["ACCEPT_ENCODING", "MAX_ANSWER_BYTES", "header", "read_answer"]
 
@@ -80,7 +80,7 @@ def _too_large(limit: int) -> OPayResponseError:
     )
 
 
-def header(response: httpx.Response, name: bytes) -> str | None:
+def header(response: httpx2.Response, name: bytes) -> str | None:
     """The first ``name`` header of ``response`` (lower case), read from its raw list.
 
     ``response.headers.get`` recomputes the headers' encoding at every lookup; an answer
@@ -93,11 +93,11 @@ def header(response: httpx.Response, name: bytes) -> str | None:
 
 
 async def read_answer(
-    response: httpx.Response, *, limit: int = MAX_ANSWER_BYTES, **identity: Unpack[Identity]
+    response: httpx2.Response, *, limit: int = MAX_ANSWER_BYTES, **identity: Unpack[Identity]
 ) -> bytes:
     """The decoded body of ``response`` (sent with ``stream=True``), at most ``limit`` bytes.
 
-    An in-process transport (``httpx.MockTransport``, the simulator's) may hand over a
+    An in-process transport (``httpx2.MockTransport``, the simulator's) may hand over a
     body it has already read and decoded; it is size-checked as it is.
 
     Raises:

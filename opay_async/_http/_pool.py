@@ -1,6 +1,6 @@
-"""A connection pool that stays fast with many connections: several small httpx pools.
+"""A connection pool that stays fast with many connections: several small httpx2 pools.
 
-httpcore's pool does work on every request that grows with the number of connections
+httpcore2's pool does work on every request that grows with the number of connections
 and waiting requests it holds, so one pool of 100 connections spends most of its time
 managing itself at high concurrency. Splitting the same connections over shards of a
 few connections each keeps that work small. Each request goes to the shard with the
@@ -15,10 +15,10 @@ import ssl
 from collections.abc import AsyncIterator
 from typing import Final, Literal, cast
 
-import httpx
+import httpx2
 
-from ._errors import OPayValidationError
-from ._validation import number
+from .._errors import OPayValidationError
+from .._validation import number
 
 __all__ = ["DEFAULT_SHARD_SIZE", "ShardedTransport"]
 
@@ -26,12 +26,12 @@ __all__ = ["DEFAULT_SHARD_SIZE", "ShardedTransport"]
 DEFAULT_SHARD_SIZE: Final = 8
 
 
-class _ReleasingStream(httpx.AsyncByteStream):
+class _ReleasingStream(httpx2.AsyncByteStream):
     """Wraps a response body; tells the shard its request is done when closed."""
 
     __slots__ = ("_released", "_shard", "_stream")
 
-    def __init__(self, stream: httpx.AsyncByteStream, shard: _Shard) -> None:
+    def __init__(self, stream: httpx2.AsyncByteStream, shard: _Shard) -> None:
         self._stream = stream
         self._shard = shard
         self._released = False
@@ -52,14 +52,14 @@ class _ReleasingStream(httpx.AsyncByteStream):
 class _Shard:
     __slots__ = ("in_flight", "transport")
 
-    def __init__(self, transport: httpx.AsyncHTTPTransport) -> None:
+    def __init__(self, transport: httpx2.AsyncHTTPTransport) -> None:
         self.transport = transport
         self.in_flight = 0
 
 
 def _verifying_context(verify: object) -> ssl.SSLContext:
     if verify is True:
-        return httpx.create_ssl_context(trust_env=False)
+        return httpx2.create_ssl_context(trust_env=False)
     if isinstance(verify, ssl.SSLContext):
         return verify
     raise OPayValidationError(
@@ -69,13 +69,13 @@ def _verifying_context(verify: object) -> ssl.SSLContext:
     )
 
 
-class ShardedTransport(httpx.AsyncBaseTransport):
-    """An ``httpx`` transport spreading ``max_connections`` over small connection pools.
+class ShardedTransport(httpx2.AsyncBaseTransport):
+    """An ``httpx2`` transport spreading ``max_connections`` over small connection pools.
 
     Args:
         max_connections: Connections in all (rounded up to whole shards).
         shard_size: Connections per shard.
-        verify: ``True`` for a verifying context on certifi's CA bundle, or an
+        verify: ``True`` for a verifying context on the system's certificate authorities, or an
             ``ssl.SSLContext`` of yours (e.g. trusting your company's CA). There is no
             way to turn certificate verification off: ``False`` is refused.
         proxy: Send every request through this proxy (``http://host:port``).
@@ -101,7 +101,7 @@ turned off; pass an ssl.SSLContext to trust other certificate authorities
         max_connections: int = 100,
         shard_size: int = DEFAULT_SHARD_SIZE,
         verify: ssl.SSLContext | Literal[True] = True,
-        proxy: str | httpx.Proxy | None = None,
+        proxy: str | httpx2.Proxy | None = None,
     ) -> None:
         self._shards: tuple[_Shard, ...] = ()
         context = _verifying_context(verify)
@@ -109,9 +109,9 @@ turned off; pass an ssl.SSLContext to trust other certificate authorities
             number("max_connections", max_connections, integer=True, at_least=1)
             / number("shard_size", shard_size, integer=True, at_least=1)
         )
-        limits = httpx.Limits(max_connections=shard_size, max_keepalive_connections=shard_size)
+        limits = httpx2.Limits(max_connections=shard_size, max_keepalive_connections=shard_size)
         self._shards = tuple(
-            _Shard(httpx.AsyncHTTPTransport(verify=context, limits=limits, proxy=proxy))
+            _Shard(httpx2.AsyncHTTPTransport(verify=context, limits=limits, proxy=proxy))
             for _ in range(count)
         )
 
@@ -141,7 +141,7 @@ turned off; pass an ssl.SSLContext to trust other certificate authorities
                     break
         return best
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         """Send ``request`` through the least busy shard."""
         shard = self._pick()
         shard.in_flight += 1
@@ -150,7 +150,7 @@ turned off; pass an ssl.SSLContext to trust other certificate authorities
         except BaseException:
             shard.in_flight -= 1
             raise
-        response.stream = _ReleasingStream(cast("httpx.AsyncByteStream", response.stream), shard)
+        response.stream = _ReleasingStream(cast("httpx2.AsyncByteStream", response.stream), shard)
         return response
 
     async def aclose(self) -> None:

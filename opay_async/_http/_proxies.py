@@ -3,8 +3,8 @@
 ``HTTPS_PROXY``, ``HTTP_PROXY`` and ``ALL_PROXY`` (or their lower-case forms) name the
 proxy for each scheme; ``NO_PROXY`` lists hosts reached directly (``*`` for all of them,
 ``example.com`` for it and its subdomains, ``.example.com`` for subdomains only, IP
-addresses, ``localhost``). These are httpx's rules (``httpx.AsyncClient(trust_env=True)``),
-so the SDK's own client goes where a plain httpx client would. Unlike httpx, surrounding
+addresses, ``localhost``). These are httpx2's rules (``httpx2.AsyncClient(trust_env=True)``),
+so the SDK's own client goes where a plain httpx2 client would. Unlike httpx2, surrounding
 whitespace is stripped (a CRLF ``.env`` file leaves a carriage return) and a proxy URL
 that cannot be used is refused at once, naming its variable.
 """
@@ -14,13 +14,13 @@ from __future__ import annotations
 import ipaddress
 from urllib.request import getproxies
 
-import httpx
+import httpx2
 
-from ._errors import OPayValidationError
+from .._errors import OPayValidationError
 
 __all__ = ["Routes", "environment_routes"]
 
-#: URL pattern (httpx's ``mounts`` syntax) -> proxy URL, or ``None`` for a direct connection.
+#: URL pattern (httpx2's ``mounts`` syntax) -> proxy URL, or ``None`` for a direct connection.
 Routes = dict[str, str | None]
 
 
@@ -33,7 +33,7 @@ def _is_ip(host: str, version: type[ipaddress.IPv4Address | ipaddress.IPv6Addres
 
 
 def _direct_pattern(host: str) -> str:
-    """The httpx URL pattern of one ``NO_PROXY`` entry."""
+    """The httpx2 URL pattern of one ``NO_PROXY`` entry."""
     if "://" in host:
         return host
     if _is_ip(host, ipaddress.IPv4Address) or host.lower() == "localhost":
@@ -50,10 +50,10 @@ def _checked_proxy(scheme: str, value: str) -> str:
     if any(character.isspace() or not character.isprintable() for character in url):
         raise OPayValidationError(variable, "must not contain spaces or control characters")
     try:
-        httpx.Proxy(url)
-    except (ValueError, TypeError, httpx.InvalidURL) as error:
+        httpx2.Proxy(url)
+    except (ValueError, TypeError, httpx2.InvalidURL) as error:
         raise OPayValidationError(
-            variable, f"is not a proxy URL httpx can use ({type(error).__name__})"
+            variable, f"is not a proxy URL httpx2 can use ({type(error).__name__})"
         ) from None
     return url
 

@@ -1,0 +1,138 @@
+"""The client's own connection pool: its backend, its TLS trust, and proxies from the environment.
+
+Used only when the caller gives no ``http_client`` and no ``transport``. Certificates are
+verified against the operating system's trust store (httpx2's default), or, with
+``trust_env=True`` (the default), against ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set.
+Proxies come from ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY`` (see
+``_proxies``). Nothing here turns certificate verification off.
+
+Everything that can be wrong (the backend, a proxy variable, a CA location) is checked
+when the client is made; the pool itself is made in the event loop that first sends
+(see ``_loops``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import ssl
+import warnings
+from collections.abc import Callable
+from typing import Final, Literal
+
+import httpx2
+
+from .._errors import OPayValidationError
+from ._pool import ShardedTransport
+from ._proxies import environment_routes
+
+__all__ = ["CONNECT_TIMEOUT", "Backend", "check_backend", "own_client_maker", "tls_context"]
+
+Backend = Literal["httpx2", "aiohttp"]
+"""The library under the client's own pool: ``"httpx2"`` (the default) or ``"aiohttp"``."""
+#: Seconds to open a connection.
+CONNECT_TIMEOUT: Final = 5.0
+
+TransportMaker = Callable[[httpx2.Proxy | None], httpx2.AsyncBaseTransport]
+
+
+def tls_context(*, trust_env: bool) -> ssl.SSLContext:
+    """A verifying TLS context: ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` if set, else the system's.
+
+    Raises:
+        OPayValidationError: The variable names something that holds no usable CA
+            certificates (the message names the variable and the path).
+    """
+    for variable in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        path = os.environ.get(variable, "").strip() if trust_env else ""
+        if not path:
+            continue
+        try:
+            if variable == "SSL_CERT_FILE":
+                return ssl.create_default_context(cafile=path)
+            return ssl.create_default_context(capath=path)
+        except OSError as error:  # ssl.SSLError is an OSError too
+            reason = error.strerror or str(error)
+            raise OPayValidationError(
+                variable, f"cannot load CA certificates from {path!r}: {reason}"
+            ) from None
+    return httpx2.create_ssl_context(trust_env=False)
+
+
+def check_backend(backend: object) -> Backend:
+    """``backend`` if it names a backend this installation has.
+
+    ``"httpx"`` (the name before httpx2) still means ``"httpx2"``, with a warning.
+
+    Raises:
+        OPayValidationError: An unknown backend, or ``"aiohttp"`` without the extra.
+    """
+    if backend == "httpx":
+        warnings.warn(
+            "backend='httpx' is now named backend='httpx2' (the SDK sends with httpx2)",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+        return "httpx2"
+    if backend == "httpx2":
+        return "httpx2"
+    if backend == "aiohttp":
+        if importlib.util.find_spec("aiohttp") is None:
+            raise OPayValidationError(
+                "backend",
+                "'aiohttp' needs the aiohttp extra: pip install 'opay-async[aiohttp]'",
+            )
+        return "aiohttp"
+    raise OPayValidationError("backend", f"must be 'httpx2' or 'aiohttp', got {backend!r}")
+
+
+def _transports(backend: Backend, max_connections: int, context: ssl.SSLContext) -> TransportMaker:
+    """A maker of transports of ``backend``, direct or through a proxy."""
+    if backend == "aiohttp":
+        from ._aiohttp import AiohttpTransport  # noqa: PLC0415 (imports the optional aiohttp)
+
+        return lambda proxy: AiohttpTransport(
+            verify=context, max_connections=max_connections, proxy=proxy
+        )
+    return lambda proxy: ShardedTransport(
+        max_connections=max_connections, verify=context, proxy=proxy
+    )
+
+
+def own_client_maker(
+    *,
+    backend: object,
+    max_connections: int,
+    trust_env: bool,
+    headers: httpx2.Headers,
+) -> Callable[[], httpx2.AsyncClient]:
+    """A maker of the ``httpx2.AsyncClient`` a client owns, one per event loop.
+
+    Args:
+        backend: ``"httpx2"`` or ``"aiohttp"``.
+        max_connections: Connections the pool may open (per proxy route).
+        trust_env: Read proxies and CA locations from the environment (now, once).
+        headers: Headers every request carries.
+
+    Raises:
+        OPayValidationError: A bad backend, proxy variable or CA location.
+    """
+    make = _transports(check_backend(backend), max_connections, tls_context(trust_env=trust_env))
+    routes = environment_routes() if trust_env else {}
+    proxies = {
+        pattern: None if url is None else httpx2.Proxy(url) for pattern, url in routes.items()
+    }
+
+    def client() -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(
+            transport=make(None),
+            mounts={
+                pattern: None if proxy is None else make(proxy)
+                for pattern, proxy in proxies.items()
+            },
+            headers=headers,
+            follow_redirects=False,
+            trust_env=False,  # the environment was read above, once
+        )
+
+    return client
