@@ -24,6 +24,7 @@ import inspect
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -273,6 +274,10 @@ def shell_block_after(page: Path, needle: str) -> str:
     return block
 
 
+@pytest.mark.skipif(
+    not all(map(shutil.which, ("bash", "curl", "openssl", "sed", "grep"))),
+    reason="the session needs bash, curl, openssl, sed and grep",
+)
 def test_the_curl_session_runs_as_written(tmp_path: Path) -> None:
     """The simulator started as the page says, then its curl session, each output compared."""
     page = ROOT / "docs" / "testing.md"
