@@ -306,6 +306,7 @@ def test_tables_at_1280_px_keep_names_whole_and_fit(site: Path) -> None:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+        (site / "probe.html").unlink()  # not a page of the site
     dumped = re.search(r'<pre id="found">(.*?)</pre>', shown, re.S)
     assert dumped, shown[-2000:]
     found = json.loads(html.unescape(dumped[1]))
