@@ -32,11 +32,15 @@ __all__ = [
     "iter_close_many",
 ]
 
-#: One item of bulk input: a request, a plain reference (with ``country=``), or a row
-#: mapping ``reference`` / ``order_no`` (or ``orderNo``) / ``country`` to values.
 CloseItem = CloseRequest | str | Mapping[str, object]
-#: What bulk methods accept: an iterable or async iterable of items.
+"""One item of bulk input: a [`CloseRequest`][opay_async.CloseRequest], a plain reference
+(with ``country=``), or a row mapping ``reference`` / ``order_no`` (or ``orderNo``) /
+``country`` to values."""
 CloseInput = Iterable[CloseItem] | AsyncIterable[CloseItem]
+"""What bulk methods accept: an iterable or an async iterable of items.
+
+Each item is a [`CloseItem`][opay_async._bulk.CloseItem].
+"""
 ProgressCallback = Callable[[CloseOutcome], object]
 
 

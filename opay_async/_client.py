@@ -58,7 +58,7 @@ class OPayClient:
         environment: ``"sandbox"`` or ``"production"``; picks OPay's hosts, per country.
         base_url: Send every request to this host instead (a simulator, a gateway):
             ``https://``, or ``http://`` on a loopback host; whitespace around is stripped.
-        timeout: Seconds one attempt may take in all (connecting alone: 5 s at most).
+        timeout: Seconds one attempt may take in all (default 30; connecting: 5 s at most).
         retry: The retry policy; ``None`` for the default ``RetryPolicy()``.
         retry_budget: The client-wide retry budget; ``None`` turns it off.
         http_client: An ``httpx2.AsyncClient`` (or a legacy ``httpx.AsyncClient``) of yours

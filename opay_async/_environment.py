@@ -15,9 +15,10 @@ __all__ = [
 ]
 
 Environment = Literal["sandbox", "production"]
+"""OPay's environment: ``"sandbox"`` (the default) or ``"production"``."""
 
-#: The path of OPay's Cancel Payment API.
 CLOSE_PATH: Final = "/api/v1/international/payment/close"
+"""The path of OPay's Cancel Payment API."""
 
 # OPay's own mobile SDK sends Egypt to these hosts...
 _EGYPT_HOSTS: Final = {

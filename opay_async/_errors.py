@@ -35,7 +35,12 @@ _OPAY_KEY = re.compile(r"OPAY(?:PRV|PUB)[0-9A-Za-z._-]*")
 
 
 class Identity(TypedDict, total=False):
-    """The identifiers of the request an error is about."""
+    """The identifiers of the request an error is about.
+
+    Attributes:
+        reference: The merchant's order number, if the request named it.
+        order_no: OPay's order number, if the request named it.
+    """
 
     reference: str | None
     order_no: str | None

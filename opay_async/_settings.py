@@ -40,7 +40,10 @@ DEFAULT_TIMEOUT: Final = 30.0
 
 
 class ClientOptions(TypedDict, total=False):
-    """The keyword arguments of ``OPayClient``, each optional (``from_env``'s overrides)."""
+    """The keyword arguments of [`OPayClient`][opay_async.OPayClient], each optional.
+
+    [`from_env`][opay_async.OPayClient.from_env] takes them as overrides.
+    """
 
     merchant_id: str
     secret_key: str | SecretKey

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -99,7 +104,7 @@ def test_cancel_stale_orders_in_the_background(http: TestClient, fake: FakeOPay)
         job = http.get(f"/jobs/{job['id']}").json()
     assert job["state"] == "done"
     assert (job["done"], job["closed"], job["failed"], job["paid_count"]) == (40, 35, 5, 0)
-    assert job["errors"] == {"02006": 5}
+    assert job["errors"] == {"PaymentNotFoundError": 5}
     assert sorted(failure["reference"] for failure in job["failures"]) == references[35:]
     assert all(fake.payment(reference=r).is_closed for r in references[:35])
 
@@ -150,3 +155,51 @@ def test_shutdown_stops_running_jobs(fake: FakeOPay) -> None:
         jobs_state = http.get(f"/jobs/{job['id']}").json()["state"]
     assert jobs_state == "running"
     assert fake.request_count < 100  # the job was cancelled at shutdown, not run to the end
+
+
+def finished(http: TestClient, job: dict[str, Any]) -> dict[str, Any]:
+    deadline = time.monotonic() + 10
+    while job["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.01)
+        job = http.get(f"/jobs/{job['id']}").json()
+    return job
+
+
+def test_a_job_counts_errors_by_one_kind_of_key(http: TestClient, fake: FakeOPay) -> None:
+    fake.add_payment(reference="PAID", country="EG", status=OrderStatus.SUCCESS)
+    references = ["SHOP-1", "PAID", "NO-SUCH", "A\x00B"]  # the last one is not printable
+    job = http.post("/orders/cancel-stale", json={"references": references, "country": "EG"})
+    job = finished(http, job.json())
+    assert job["errors"] == {
+        "OPayValidationError": 1,
+        "PaymentAlreadyPaidError": 1,
+        "PaymentNotFoundError": 1,
+    }  # class names only: OPay's code is in the failure
+    codes = {failure["error_type"]: failure["error_code"] for failure in job["failures"]}
+    assert codes == {"OPayValidationError": None, "PaymentNotFoundError": "02006"}
+
+
+PAGE = Path(__file__).parent.parent / "docs" / "fastapi.md"
+
+
+def test_the_page_shows_what_a_job_answers() -> None:
+    """docs/fastapi.md's requests, sent to the service on the simulator, get the answers shown."""
+    page = PAGE.read_text()
+    [command] = [
+        line
+        for line in page.replace("\\\n", " ").splitlines()
+        if line.startswith("curl") and "/orders/cancel-stale" in line
+    ]
+    words = shlex.split(command)
+    request = json.loads(words[words.index("-d") + 1])
+    [cancelled, shown] = re.findall(r"```json\n(.*?)```", page, re.S)
+    fake = FakeOPay(auto_create=True)  # as `opay-async simulate` serves it
+    app = create_app(client_factory=lambda: fake.client(retry=NO_WAIT))
+    with TestClient(app) as http:
+        answer = http.post("/orders/SHOP-1/cancel", params={"country": "EG"})
+        assert "curl -s -X POST 'http://127.0.0.1:8080/orders/SHOP-1/cancel?country=EG'" in page
+        assert answer.json() == json.loads(cancelled)
+        answer = http.post("/orders/cancel-stale", json=request)
+        assert answer.status_code == 202
+        job = finished(http, answer.json())
+    assert {**job, "id": "JOB_ID"} == json.loads(shown)

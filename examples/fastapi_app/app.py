@@ -59,9 +59,12 @@ class Failure(BaseModel):
 class Job(BaseModel):
     """A bulk cancellation: counts, and the references an operator must act on.
 
-    ``paid`` lists payments the customer paid meanwhile: they need a refund, not a retry,
-    and their orders must not be marked cancelled. ``failures`` lists the others that
-    were not closed, with why; both lists stop at ``LISTED`` entries (the counts go on).
+    ``errors`` counts the outcomes that were not closed by the error's class name
+    (``PaymentNotFoundError``, ``OPayValidationError``...); OPay's code, when there is
+    one, is in each entry of ``failures``. ``paid`` lists payments the customer paid
+    meanwhile: they need a refund, not a retry, and their orders must not be marked
+    cancelled. ``failures`` lists the others that were not closed, with why; both lists
+    stop at ``LISTED`` entries (the counts go on).
     """
 
     id: str
@@ -82,7 +85,7 @@ class Job(BaseModel):
         if record["ok"]:
             self.closed += 1
             return
-        kind = record["error_code"] or record["error_type"] or "error"
+        kind = record["error_type"] or "OPayError"  # one kind of key: the error's class
         self.errors[kind] = self.errors.get(kind, 0) + 1
         if isinstance(outcome.error, PaymentAlreadyPaidError):
             self.paid_count += 1

@@ -29,6 +29,7 @@ from ._proxies import environment_routes
 __all__ = ["CONNECT_TIMEOUT", "Backend", "check_backend", "own_client_maker", "tls_context"]
 
 Backend = Literal["httpx2", "aiohttp"]
+"""The library under the client's own pool: ``"httpx2"`` (the default) or ``"aiohttp"``."""
 #: Seconds to open a connection.
 CONNECT_TIMEOUT: Final = 5.0
 

@@ -21,8 +21,8 @@ from ._reply import Reply, json_reply, message_for
 
 __all__ = ["ADMIN_PREFIX", "MAX_ADMIN_BODY", "AdminAPI"]
 
-#: Every admin path starts with this prefix (OPay's own paths never do).
 ADMIN_PREFIX: Final = "/_simulator"
+"""Every admin path starts with this prefix (OPay's own paths never do)."""
 #: The largest admin request body accepted (HTTP 413 above it).
 MAX_ADMIN_BODY: Final = 64 * 1024
 

@@ -17,6 +17,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+"""An ASGI application: ``await app(scope, receive, send)``."""
 
 #: The largest request body the app reads (HTTP 413 above it, before it is answered).
 MAX_BODY: Final = 1024 * 1024

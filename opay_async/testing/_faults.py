@@ -22,10 +22,10 @@ __all__ = [
     "FaultRates",
 ]
 
-#: The body of a simulated proxy error: an HTML page, as load balancers send.
 BAD_GATEWAY_PAGE: Final = (
     "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 )
+"""The body of a simulated proxy error: an HTML page, as load balancers send."""
 
 #: OPay's documented message for code 50003.
 SERVICE_UNAVAILABLE: Final = "service not available, please try again."

@@ -38,15 +38,15 @@ __all__ = [
     "json_object",
 ]
 
-#: The merchant id a ``FakeOPay()`` accepts by default (the one in OPay's documentation).
 DEFAULT_MERCHANT_ID: Final = "256612345678901"
-#: The secret key a ``FakeOPay()`` checks signatures with by default. Public; not a real key.
+"""The merchant id a ``FakeOPay()`` accepts by default (the one in OPay's documentation)."""
 DEFAULT_SECRET_KEY: Final = "OPAYPRV_SIMULATOR_KEY_NOT_A_SECRET"  # noqa: S105 (public test key)
+"""The secret key a ``FakeOPay()`` checks signatures with by default. Public; not a real key."""
 
-#: How a close of a paid payment is answered: ``"status"``, OPay's success shape with
-#: ``orderStatus: SUCCESS`` (the default), or ``"error"``, ``02001`` "payment already
-#: paid, use the refund API.".
 PaidAnswer = Literal["status", "error"]
+"""How a close of a paid payment is answered: ``"status"``, OPay's success shape with
+``orderStatus: SUCCESS`` (the default), or ``"error"``, ``02001`` "payment already paid, use the
+refund API."."""
 _PAID_ANSWERS: Final[tuple[PaidAnswer, ...]] = ("status", "error")
 
 

@@ -30,10 +30,10 @@ __all__ = [
     "payment_reply",
 ]
 
-#: The code answered for a close of a paid payment with ``FakeOPay(paid_answer="error")``.
 ALREADY_PAID_CODE: Final = "02001"
-#: The message answered for a close of a paid payment with ``paid_answer="error"``.
+"""The code answered for a close of a paid payment with ``FakeOPay(paid_answer="error")``."""
 ALREADY_PAID_MESSAGE: Final = "payment already paid, use the refund API."
+"""The message answered for a close of a paid payment with ``paid_answer="error"``."""
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -62,10 +62,12 @@ class Reply(SafeRepr):
     code: str | None = None
 
 
-#: What the simulator's transport, ASGI app and server call to answer one request:
-#: ``await respond(method, path, headers, body)``, headers looked up by lower-case name
-#: (the shape of the handler ``httpx2.MockTransport`` takes). ``FakeOPay.respond`` is one.
 Responder = Callable[[str, str, Mapping[str, str], bytes], Awaitable[Reply]]
+"""What the simulator's transport, ASGI app and server call to answer one request.
+
+``await respond(method, path, headers, body)``, headers looked up by lower-case name
+(the shape of the handler ``httpx2.MockTransport`` takes). ``FakeOPay.respond`` is one.
+"""
 
 
 def json_reply(payload: Mapping[str, Any], status: int = 200) -> Reply:
