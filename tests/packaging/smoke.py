@@ -22,6 +22,11 @@ def main() -> None:
     assert "site-packages" in location.parts, f"imported from {location}, not the install"
     assert metadata.version("opay-async") == opay_async.__version__
     assert resources.files("opay_async").joinpath("py.typed").is_file()
+    # httpx2 only: the unmaintained stack must not come along.
+    installed = {dist.metadata["Name"].lower() for dist in metadata.distributions()}
+    assert "httpx2" in installed, installed
+    stale = installed & {"httpx", "httpcore", "httpx-aiohttp", "certifi"}
+    assert not stale, f"a fresh install holds {sorted(stale)}"
 
     async def close() -> None:
         async with FakeOPay(auto_create=True).client() as opay:
