@@ -35,8 +35,8 @@ pytestmark = pytest.mark.skipif(
     reason="redis-server is not on PATH (apt-get install redis-server): Redis fault tests skipped",
 )
 
-REFERENCES = 3000
-CHUNK = 250
+REFERENCES = 2000
+CHUNK = 200
 VISIBILITY_TIMEOUT = 4  # seconds; the chunks here take about one
 EXIT_INCOMPLETE = 3
 

@@ -212,59 +212,30 @@ def count_delivery(task: Any) -> int | None:
     return count
 
 
-# --8<-- [start:task]
-def close_chunk(
-    task: Any, items: list[Item], indexes: list[int], country: str | None = None
-) -> dict[str, int]:
-    """Close one chunk of payments on this process's client; store their records.
-
-    Args:
-        task: The running Celery task (``bind=True``): its id counts the chunk's starts.
-        items: References (with ``country``) or rows naming ``reference`` / ``order_no``
-            and ``country``.
-        indexes: Each item's position in the whole input, the ``index`` of its record.
-        country: The country of references, and of rows that name none.
-
-    Returns:
-        How many were closed and not closed. The records, one JSON-ready ``CloseRecord``
-        per item in the items' order, are stored under ``records_id(task.request.id)``.
-    """
-    process = _process
-    if process is None:
+def _current() -> _Process:
+    """This pool process's loop and client, or the error that kept it from making them."""
+    if _process is None:
         raise RuntimeError(
             _process_error
             or "no OPay client in this process: run the worker with --pool prefork or solo"
         )
-    starts = count_delivery(task)
-    if starts is not None and starts > process.settings.max_deliveries:
-        logger.error(
-            "chunk %s at index %d given up: started %d times",
-            task.request.id,
-            indexes[0],
-            starts - 1,
-        )
-        records = failed_records(
-            items,
-            indexes,
-            country=country,
-            error_type="WorkerLostError",
-            error=f"this chunk was started {starts - 1} times and never finished (its "
-            "worker process died or lost its broker each time): some of its payments may "
-            "be closed, others not; close them again",
-        )
-    else:
-        records = process.run(
-            close_items(
-                process.client, items, country=country, concurrency=process.settings.concurrency
-            )
-        )
-        for record in records:
-            record["index"] = indexes[record["index"]]
-    closed = sum(record["ok"] for record in records)
-    # Stored with retries while the backend is away (result_backend_always_retry).
-    task.backend.store_result(records_id(task.request.id), records, "SUCCESS")
-    logger.info("closed %d of a chunk of %d at index %d", closed, len(records), indexes[0])
-    return {"closed": closed, "not closed": len(records) - closed}
+    return _process
+
+
+def _given_up(
+    items: list[Item], indexes: list[int], country: str | None, starts: int
+) -> list[CloseRecord]:
+    """Failed records for a chunk started too often: it never runs again, and says so."""
+    logger.error("chunk at index %d given up: started %d times", indexes[0], starts - 1)
+    return failed_records(
+        items,
+        indexes,
+        country=country,
+        error_type="WorkerLostError",
+        error=f"this chunk was started {starts - 1} times and never finished (its worker "
+        "process died or lost its broker each time): some of its payments may be closed, "
+        "others not; close them again",
+    )
 
 
 class ChunkTask(Protocol):
@@ -277,8 +248,34 @@ class ChunkTask(Protocol):
         ...
 
 
-# Its return value is not stored (the records are, by the task): a producer sending it
-# does not subscribe to its result. A task that fails still stores its error.
+# --8<-- [start:task]
+def close_chunk(
+    task: Any, items: list[Item], indexes: list[int], country: str | None = None
+) -> dict[str, int]:
+    """Close one chunk of payments; store one record per item; return the counts.
+
+    ``task`` is the running task (``bind=True``), ``indexes`` each item's position in
+    the whole input. The records are stored under ``records_id(task.request.id)``.
+    """
+    process = _current()  # the loop and the client this process made when it started
+    starts = count_delivery(task)
+    if starts is not None and starts > process.settings.max_deliveries:
+        records = _given_up(items, indexes, country, starts)  # failed records saying so
+    else:
+        concurrency = process.settings.concurrency
+        records = process.run(
+            close_items(process.client, items, country=country, concurrency=concurrency)
+        )
+        for record in records:
+            record["index"] = indexes[record["index"]]
+    # Under an id of its own, with retries while the backend is away: once stored, final.
+    task.backend.store_result(records_id(task.request.id), records, "SUCCESS")
+    closed = sum(record["ok"] for record in records)
+    logger.info("closed %d of a chunk of %d at index %d", closed, len(records), indexes[0])
+    return {"closed": closed, "not closed": len(records) - closed}
+
+
+# The return value is not stored: a producer does not subscribe to it. Errors are.
 close_chunk_task: ChunkTask = app.task(
     name="opay.close_chunk", bind=True, ignore_result=True, store_errors_even_if_ignored=True
 )(close_chunk)

@@ -55,6 +55,7 @@ __all__ = [
     "close_in_chunks",
     "main",
     "read_rows",
+    "write_records",
     "written_indexes",
 ]
 
@@ -195,7 +196,6 @@ def _records(done: tuple[str, Any], chunk: _Chunk, country: str | None) -> list[
     )
 
 
-# --8<-- [start:producer]
 def close_in_chunks(
     items: Iterable[Item],
     *,
@@ -253,9 +253,6 @@ def close_in_chunks(
         raise RunIncomplete(0, unsent=True, reason="the broker stayed away")
 
 
-# --8<-- [end:producer]
-
-
 def written_indexes(path: Path) -> set[int]:
     """The indexes a results file has records for; a torn last line is cut off the file.
 
@@ -287,6 +284,25 @@ def _write(output: TextIO | None, records: list[CloseRecord]) -> None:
         os.fsync(output.fileno())
 
 
+# --8<-- [start:write]
+def write_records(
+    chunks: Iterable[list[CloseRecord]],
+    output: TextIO | None,
+    written: set[int],
+    counts: dict[bool, int],
+) -> None:
+    """Write each chunk's records as it finishes, once per index; count closed and not."""
+    for records in chunks:  # every chunk once, in the order chunks finish
+        new = [record for record in records if record["index"] not in written]
+        written.update(record["index"] for record in new)
+        _write(output, new)  # flushed: a producer killed now loses no finished chunk
+        for record in new:
+            counts[record["ok"]] += 1
+
+
+# --8<-- [end:write]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Close the payments of a CSV file on the workers; the exit code says how it went."""
     parser = argparse.ArgumentParser(prog="python -m examples.celery_worker.producer")
@@ -310,7 +326,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ValueError as error:
                 parser.error(str(error))
     counts = {True: 0, False: 0}
-    seen = set(skip)  # a record's index is written once, whatever arrives twice
     output = (
         args.output.open("a" if args.resume else "w", encoding="utf-8") if args.output else None
     )
@@ -323,12 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     incomplete: RunIncomplete | None = None
     try:
-        for records in chunks:
-            new = [record for record in records if record["index"] not in seen]
-            seen.update(record["index"] for record in new)
-            _write(output, new)
-            for record in new:
-                counts[record["ok"]] += 1
+        write_records(chunks, output, set(skip), counts)
     except RunIncomplete as error:
         incomplete = error
     finally:
