@@ -14,6 +14,7 @@ installs it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -25,6 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,7 +67,9 @@ class Fleet:
         self.output = folder / "results.jsonl"
         self.logs: list[Path] = []
 
-    def workers(self, processes: int = 2, **env: str):  # type: ignore[no-untyped-def]
+    def workers(
+        self, processes: int = 2, **env: str
+    ) -> contextlib.AbstractContextManager[local.Workers]:
         log = self.folder / f"worker-{len(self.logs)}.log"
         self.logs.append(log)
         return local.workers({**self.env, **env}, processes=processes, log=log, timeout=30)
@@ -92,6 +96,9 @@ class Fleet:
             assert time.monotonic() < deadline, "timed out"
             time.sleep(0.02)
 
+    def wait_for_requests(self, count: int) -> None:
+        self.wait_until(lambda: self.requests() >= count)
+
     def closed(self) -> int:
         count: int = self.simulator.admin("GET", "/")["closed_count"]
         return count
@@ -100,7 +107,7 @@ class Fleet:
         count: int = self.simulator.admin("GET", "/")["request_count"]
         return count
 
-    def records(self) -> list[dict[str, object]]:
+    def records(self) -> list[dict[str, Any]]:
         lines = self.output.read_text().splitlines()
         return [json.loads(line) for line in lines]
 
@@ -111,13 +118,23 @@ class Fleet:
         records = self.records()
         # Exactly one record per reference, each at its index, closed.
         assert Counter(record["index"] for record in records) == Counter(range(len(references)))
-        assert all(record["reference"] == references[record["index"]] for record in records)  # type: ignore[index]
+        assert all(record["reference"] == references[int(record["index"])] for record in records)
         assert {record["ok"] for record in records} == {True}
         # The simulator, not the records, says every payment is closed.
         payments = self.simulator.admin("GET", "/payments")["payments"]
         assert {payment["reference"] for payment in payments} == set(references)
         assert {payment["status"] for payment in payments} == {"CLOSE"}
         assert self.closed() == len(references)
+
+    def report(self, fault: str, code: int, started: float) -> None:
+        """One line for the fault table of docs/bulk.md (shown with pytest -s)."""
+        records = self.records()
+        print(
+            f"\n{fault}: exit {code}, {len(records)} records, "
+            f"{sum(bool(record['ok']) for record in records)} ok, {self.closed()} closed, "
+            f"{self.requests()} requests, {len(self.redelivered())} chunks run again, "
+            f"{time.monotonic() - started:.1f} s after the fault"
+        )
 
     def redelivered(self) -> list[str]:
         """Task ids the worker logs received more than once."""
@@ -156,7 +173,9 @@ def test_a_pool_process_killed_mid_chunk_loses_nothing(fleet: Fleet, how: signal
         fleet.wait_until(lambda: fleet.closed() >= 100)  # both processes are in a chunk
         victim = workers.children()[0]
         os.kill(victim, how)
+        killed = time.monotonic()
         code, stderr = finish(producer)
+        fleet.report(f"pool process {how.name}", code, killed)
         assert code == 0, stderr
         assert f"{REFERENCES} closed, 0 not closed" in stderr
         fleet.assert_all_closed_once(wanted)
@@ -172,11 +191,11 @@ def test_a_chunk_that_keeps_killing_its_process_ends_as_failed_records(fleet: Fl
         with fleet.workers(processes=1, CELERY_MAX_DELIVERIES="2") as workers:
             producer = fleet.producer(wanted)
             for _ in range(2):  # kill the process in each of the chunk's two starts
-                before = fleet.requests()
-                fleet.wait_until(lambda before=before: fleet.requests() >= before + 20)
+                fleet.wait_for_requests(fleet.requests() + 20)
                 os.kill(workers.children()[0], signal.SIGKILL)
                 time.sleep(0.3)  # what was in flight lands
             code, stderr = finish(producer)
+            fleet.report("a chunk killing its process at each start", code, time.monotonic())
     finally:
         fleet.simulator.set_latency(0.02)
     assert code == 1, stderr
@@ -200,6 +219,7 @@ def test_a_whole_worker_killed_then_restarted_loses_nothing(fleet: Fleet) -> Non
     with fleet.workers():
         code, stderr = finish(producer)
         recovered = time.monotonic() - killed
+    fleet.report("whole worker SIGKILL, then a new one", code, killed)
     assert code == 0, stderr
     fleet.assert_all_closed_once(wanted)
     assert fleet.redelivered()  # the chunks it held, taken again after the timeout
@@ -213,9 +233,11 @@ def test_redis_restarted_mid_run_loses_nothing(fleet: Fleet) -> None:
         producer = fleet.producer(wanted)
         fleet.wait_until(lambda: fleet.closed() >= 600)
         fleet.redis.stop(signal.SIGKILL)  # a crash: only the append-only file survives
+        crashed = time.monotonic()
         time.sleep(1.0)
         fleet.redis.start()
         code, stderr = finish(producer)
+        fleet.report("Redis SIGKILL, restarted 1 s later", code, crashed)
     assert code == 0, stderr
     fleet.assert_all_closed_once(wanted)
     log = fleet.log_text()

@@ -248,35 +248,51 @@ class ChunkTask(Protocol):
         ...
 
 
+# Lines short enough for docs/bulk.md, which shows them:
+# fmt: off
 # --8<-- [start:task]
 def close_chunk(
-    task: Any, items: list[Item], indexes: list[int], country: str | None = None
+    task: Any,  # the running task (bind=True)
+    items: list[Item],
+    indexes: list[int],  # each item's position in the whole input
+    country: str | None = None,
 ) -> dict[str, int]:
-    """Close one chunk of payments; store one record per item; return the counts.
-
-    ``task`` is the running task (``bind=True``), ``indexes`` each item's position in
-    the whole input. The records are stored under ``records_id(task.request.id)``.
-    """
-    process = _current()  # the loop and the client this process made when it started
+    """Close one chunk; store one record per item; return the counts."""
+    process = _current()  # its loop and client, made at start-up
     starts = count_delivery(task)
     if starts is not None and starts > process.settings.max_deliveries:
-        records = _given_up(items, indexes, country, starts)  # failed records saying so
+        records = _given_up(items, indexes, country, starts)
     else:
-        concurrency = process.settings.concurrency
         records = process.run(
-            close_items(process.client, items, country=country, concurrency=concurrency)
+            close_items(
+                process.client,
+                items,
+                country=country,
+                concurrency=process.settings.concurrency,
+            )
         )
         for record in records:
             record["index"] = indexes[record["index"]]
-    # Under an id of its own, with retries while the backend is away: once stored, final.
-    task.backend.store_result(records_id(task.request.id), records, "SUCCESS")
+    # Under an id of its own (Celery may still mark the task's id
+    # RETRY), with retries while the backend is away.
+    task.backend.store_result(
+        records_id(task.request.id), records, "SUCCESS"
+    )
     closed = sum(record["ok"] for record in records)
-    logger.info("closed %d of a chunk of %d at index %d", closed, len(records), indexes[0])
+    logger.info(
+        "closed %d of a chunk of %d at index %d",
+        closed, len(records), indexes[0],
+    )
     return {"closed": closed, "not closed": len(records) - closed}
 
 
-# The return value is not stored: a producer does not subscribe to it. Errors are.
+# Its return value is not stored, so a producer does not wait on it;
+# its errors are (store_errors_even_if_ignored).
 close_chunk_task: ChunkTask = app.task(
-    name="opay.close_chunk", bind=True, ignore_result=True, store_errors_even_if_ignored=True
+    name="opay.close_chunk",
+    bind=True,
+    ignore_result=True,
+    store_errors_even_if_ignored=True,
 )(close_chunk)
 # --8<-- [end:task]
+# fmt: on

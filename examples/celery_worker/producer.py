@@ -284,23 +284,26 @@ def _write(output: TextIO | None, records: list[CloseRecord]) -> None:
         os.fsync(output.fileno())
 
 
+# Lines short enough for docs/bulk.md, which shows them:
+# fmt: off
 # --8<-- [start:write]
 def write_records(
-    chunks: Iterable[list[CloseRecord]],
+    chunks: Iterable[list[CloseRecord]],  # from close_in_chunks()
     output: TextIO | None,
-    written: set[int],
-    counts: dict[bool, int],
+    written: set[int],  # indexes with a record (--resume: in the file)
+    counts: dict[bool, int],  # closed (True) and not closed (False)
 ) -> None:
-    """Write each chunk's records as it finishes, once per index; count closed and not."""
-    for records in chunks:  # every chunk once, in the order chunks finish
-        new = [record for record in records if record["index"] not in written]
+    """Write each chunk's records as it finishes, one per index."""
+    for records in chunks:  # each chunk once, in the order they finish
+        new = [r for r in records if r["index"] not in written]
         written.update(record["index"] for record in new)
-        _write(output, new)  # flushed: a producer killed now loses no finished chunk
+        _write(output, new)  # flushed: a killed producer loses no chunk
         for record in new:
             counts[record["ok"]] += 1
 
 
 # --8<-- [end:write]
+# fmt: on
 
 
 def main(argv: Sequence[str] | None = None) -> int:
