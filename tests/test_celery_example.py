@@ -263,3 +263,28 @@ def test_the_producer_refuses_a_foreign_results_file_with_exit_code_2(tmp_path: 
     assert done.returncode == 2
     assert "line 1 is not a record" in done.stderr
     assert output.read_text() == "reference,country\nA,EG\n"  # left as it was
+
+
+def test_a_run_that_does_not_complete_exits_3_and_writes_no_record(tmp_path: Path) -> None:
+    # No worker serves this folder: nothing is ever done, and the producer says so.
+    output = tmp_path / "results.jsonl"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CELERY_")}
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "examples.celery_worker.producer"),
+            *("examples/stale_orders.csv", "--output", str(output), "--timeout", "1"),
+        ],
+        cwd=local.ROOT,
+        env={**env, "CELERY_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(local.ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == producer.EXIT_INCOMPLETE == 3, done.stderr
+    assert "0 closed, 0 not closed" in done.stderr
+    assert "the run did not complete: not done in 1 s: 300 references sent have no record" in (
+        done.stderr
+    )
+    assert "run again with --resume" in done.stderr
+    assert output.read_text() == ""
