@@ -184,7 +184,9 @@ def test_pool_processes_killed_mid_chunk_lose_nothing(fleet: Fleet) -> None:
         log = workers.log_text()
     assert f"pid:{first} exited with 'signal 9 (SIGKILL)'" in log
     assert f"pid:{second} exited with 'signal 15 (SIGTERM)'" in log
-    assert len(fleet.redelivered()) == 2  # each killed process's chunk, run again
+    # The SIGKILLed process's chunk ran again; so did the other's, unless that one was
+    # killed in the moment between two chunks.
+    assert 1 <= len(fleet.redelivered()) <= 2
 
 
 def test_a_chunk_that_keeps_killing_its_process_ends_as_failed_records(fleet: Fleet) -> None:
