@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 from kombu import Connection
 
-from examples.celery_worker import local
-from examples.celery_worker.app import app
-from examples.celery_worker.producer import fan_out, gather
+from examples.celery_worker import local, producer
+from examples.celery_worker.app import app, deliveries_key, records_id
+from examples.celery_worker.producer import close_in_chunks
 from examples.celery_worker.serverless import FileBackend, FilesystemTransport
 
 PROCESSES = 2
@@ -71,8 +71,10 @@ def test_ten_thousand_references_over_two_worker_processes(run: Run) -> None:
     references = [f"CELERY-{number:05d}" for number in range(REFERENCES)]
 
     started = time.monotonic()
-    result = fan_out(iter(references), country="EG", chunk_size=CHUNK)  # a lazy "query"
-    records = list(gather(result, timeout=90))
+    chunks = close_in_chunks(iter(references), country="EG", chunk_size=CHUNK, timeout=90)
+    records = sorted(  # chunk after chunk, as each is done: a lazy "query" in
+        (record for chunk in chunks for record in chunk), key=lambda record: record["index"]
+    )
     elapsed = time.monotonic() - started
 
     # Every reference ends with exactly one record, closed, at its position in the input.
@@ -123,7 +125,7 @@ def test_the_producer_command_closes_a_csv_file(run: Run, tmp_path: Path) -> Non
     assert done.returncode == 1, done.stderr
     assert "295 closed, 5 not closed" in done.stderr
     assert len(records) == 300
-    assert [record["index"] for record in records] == list(range(300))
+    assert sorted(record["index"] for record in records) == list(range(300))
     failed = [record for record in records if not record["ok"]]
     assert {record["error_type"] for record in failed} == {"OPayValidationError"}
     assert {record["attempts"] for record in failed} == {0}
@@ -142,7 +144,7 @@ def test_workers_log_no_deprecation_and_no_secret(run: Run) -> None:
     assert run.env["OPAY_SECRET_KEY"] not in log
 
 
-@pytest.mark.parametrize("name", ["settings", "producer"])
+@pytest.mark.parametrize("name", ["settings", "producer", "records"])
 def test_the_examples_docstrings(name: str) -> None:
     module = importlib.import_module(f"examples.celery_worker.{name}")
     failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
@@ -170,3 +172,119 @@ def test_the_serverless_broker_and_backend_publish_whole_files(tmp_path: Path) -
     backend.set(b"celery-task-meta-1", b"y" * 200_000)
     assert backend.get(b"celery-task-meta-1") == b"y" * 200_000
     assert sorted(path.name for path in results.iterdir()) == ["celery-task-meta-1"]
+
+
+def test_use_broker_points_the_producer_at_redis() -> None:
+    # A fresh process, configured from a bare environment (the filesystem default), then
+    # pointed at Redis: nothing of the filesystem transport may stay set.
+    code = (
+        "from examples.celery_worker import local\n"
+        "from examples.celery_worker.app import app\n"
+        "local.use_broker({'CELERY_BROKER_URL': 'redis://127.0.0.1:9/0',"
+        " 'CELERY_RESULT_BACKEND': 'redis://127.0.0.1:9/1', 'CELERY_VISIBILITY_TIMEOUT': '60'})\n"
+        "connection = app.connection_for_write()\n"
+        "print(type(app.backend).__name__, connection.transport.driver_type,"
+        " connection.transport_options['visibility_timeout'])\n"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CELERY_")}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=local.ROOT,
+        env={**env, "PYTHONPATH": str(local.ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["RedisBackend", "redis", "60.0"]
+
+
+def test_a_failed_chunk_becomes_failed_records_and_a_stored_one_is_read_once(
+    tmp_path: Path,
+) -> None:
+    backend = FileBackend(app=app, url=tmp_path.as_uri())
+    results = producer._Results()
+    results.backend = backend
+    backend.mark_as_failure("failed-chunk", RuntimeError("no OPay client in this process"))
+    backend.store_result(records_id("done-chunk"), [{"index": 5, "ok": True}], "SUCCESS")
+    backend.mark_as_retry("done-chunk", RuntimeError("cancelled"))  # Celery's state: ignored
+    backend.mark_as_retry("waiting-chunk", RuntimeError("cancelled"))
+    assert backend.incr(deliveries_key("done-chunk")) == 1
+    assert backend.incr(deliveries_key("done-chunk")) == 2
+
+    done = results.finished(["failed-chunk", "done-chunk", "waiting-chunk", "unknown-chunk"])
+    assert sorted(done) == ["done-chunk", "failed-chunk"]
+    chunk = producer._Chunk([{"reference": "A-1", "country": "NG"}, "A-2"], [7, 8])
+    records = producer._records(done["failed-chunk"], chunk, "EG")
+    assert [(r["index"], r["reference"], r["country"]) for r in records] == [
+        (7, "A-1", "NG"),
+        (8, "A-2", "EG"),
+    ]
+    assert {r["error_type"] for r in records} == {"RuntimeError"}
+    assert {r["ok"] for r in records} == {False}
+    assert all("no OPay client" in str(r["error"]) for r in records)
+    assert producer._records(done["done-chunk"], chunk, "EG") == [{"index": 5, "ok": True}]
+
+    results.forget("done-chunk")  # its records, its state and its count of starts
+    results.forget("never-there")  # nothing to remove: no error
+    assert results.finished(["done-chunk"]) == {}
+    assert backend.incr(deliveries_key("done-chunk")) == 1
+
+
+def test_resume_reads_the_indexes_written_and_cuts_a_torn_line(tmp_path: Path) -> None:
+    output = tmp_path / "results.jsonl"
+    output.write_bytes(b'{"index": 0, "ok": true}\n{"index": 2, "ok": false}\n{"index": 3, "o')
+    assert producer.written_indexes(output) == {0, 2}
+    assert output.read_bytes() == b'{"index": 0, "ok": true}\n{"index": 2, "ok": false}\n'
+    output.write_bytes(b'{"index": 0}\nnot json\n')
+    with pytest.raises(ValueError, match="line 2 is not a record"):
+        producer.written_indexes(output)
+    output.write_bytes(b"\x00\xff" * 1000 + b"\n")  # binary garbage: refused, not crashed
+    with pytest.raises(ValueError, match="line 1 is not a record"):
+        producer.written_indexes(output)
+
+
+def test_the_producer_refuses_a_foreign_results_file_with_exit_code_2(tmp_path: Path) -> None:
+    output = tmp_path / "results.jsonl"
+    output.write_text("reference,country\nA,EG\n")
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "examples.celery_worker.producer"),
+            *("examples/stale_orders.csv", "--output", str(output), "--resume"),
+        ],
+        cwd=local.ROOT,
+        env={**os.environ, "PYTHONPATH": str(local.ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "line 1 is not a record" in done.stderr
+    assert output.read_text() == "reference,country\nA,EG\n"  # left as it was
+
+
+def test_a_run_that_does_not_complete_exits_3_and_writes_no_record(tmp_path: Path) -> None:
+    # No worker serves this folder: nothing is ever done, and the producer says so.
+    output = tmp_path / "results.jsonl"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CELERY_")}
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "examples.celery_worker.producer"),
+            *("examples/stale_orders.csv", "--output", str(output), "--timeout", "1"),
+        ],
+        cwd=local.ROOT,
+        env={**env, "CELERY_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(local.ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == producer.EXIT_INCOMPLETE == 3, done.stderr
+    assert "0 closed, 0 not closed" in done.stderr
+    assert "the run did not complete: not done in 1 s: 300 references sent have no record" in (
+        done.stderr
+    )
+    assert "run again with --resume" in done.stderr
+    assert output.read_text() == ""

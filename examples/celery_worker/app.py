@@ -30,14 +30,22 @@ from celery import Celery, signals  # type: ignore[import-untyped]
 
 from opay_async import CloseRecord, OPayClient
 
+from .records import Item, failed_records
 from .settings import WorkerSettings, celery_config, make_local_folders
 
-__all__ = ["ChunkTask", "Item", "app", "close_chunk", "close_chunk_task", "close_items"]
+__all__ = [
+    "ChunkTask",
+    "Item",
+    "app",
+    "close_chunk",
+    "close_chunk_task",
+    "close_items",
+    "count_delivery",
+    "deliveries_key",
+    "records_id",
+]
 
 T = TypeVar("T")
-#: One item of a chunk, as JSON carries it: a reference, or a row such as
-#: ``{"reference": "SHOP-1", "country": "EG"}`` (``order_no`` or ``orderNo`` too).
-Item = str | dict[str, str]
 
 logger = logging.getLogger(__name__)
 
@@ -170,39 +178,64 @@ _on(signals.worker_shutdown, _close_client)  # the solo pool sends this one, not
 # --8<-- [end:process]
 
 
-# --8<-- [start:task]
-def close_chunk(
-    items: list[Item], country: str | None = None, first_index: int = 0
-) -> list[CloseRecord]:
-    """Close one chunk of payments on this process's client; return their records.
+def records_id(task_id: str) -> str:
+    """The id a chunk's records are stored under in the result backend.
 
-    Args:
-        items: References (with ``country``) or rows naming ``reference`` / ``order_no``
-            and ``country``.
-        country: The country of references, and of rows that name none.
-        first_index: The position of the chunk's first item in the whole input: each
-            record's ``index`` is its item's position there.
-
-    Returns:
-        One JSON-ready ``CloseRecord`` per item, in the items' order.
+    Not the task's own: Celery writes task states there (a chunk stopped on a lost
+    broker connection is marked RETRY), while these records, once stored, are final.
     """
-    process = _process
-    if process is None:
+    return f"{task_id}.records"
+
+
+def deliveries_key(task_id: str) -> str:
+    """The result backend's key of a chunk's count of starts."""
+    return f"opay-chunk-deliveries-{task_id}"
+
+
+def count_delivery(task: Any) -> int | None:
+    """This start of the running chunk: 1 the first time, 2 when it is delivered again...
+
+    Kept in the result backend (``INCR``: Redis; a locked file: ``serverless``), shared
+    by every worker and surviving their deaths. ``None`` when it cannot be counted (a
+    backend without counters, or away): the chunk runs anyway, closing twice is safe.
+    """
+    key = deliveries_key(task.request.id)
+    backend = task.backend
+    try:
+        count = int(backend.incr(key))
+        backend.expire(key, int(app.conf.result_expires.total_seconds()))
+    except NotImplementedError:
+        return None
+    except Exception:  # the backend is away (its retries are for results only)
+        logger.warning("could not count the starts of chunk %s", task.request.id, exc_info=True)
+        return None
+    return count
+
+
+def _current() -> _Process:
+    """This pool process's loop and client, or the error that kept it from making them."""
+    if _process is None:
         raise RuntimeError(
             _process_error
             or "no OPay client in this process: run the worker with --pool prefork or solo"
         )
-    records = process.run(
-        close_items(
-            process.client, items, country=country, concurrency=process.settings.concurrency
-        )
+    return _process
+
+
+def _given_up(
+    items: list[Item], indexes: list[int], country: str | None, starts: int
+) -> list[CloseRecord]:
+    """Failed records for a chunk started too often: it never runs again, and says so."""
+    logger.error("chunk at index %d given up: started %d times", indexes[0], starts - 1)
+    return failed_records(
+        items,
+        indexes,
+        country=country,
+        error_type="WorkerLostError",
+        error=f"this chunk was started {starts - 1} times and never finished (its worker "
+        "process died or lost its broker each time): some of its payments may be closed, "
+        "others not; close them again",
     )
-    closed = 0
-    for record in records:
-        record["index"] += first_index
-        closed += record["ok"]
-    logger.info("closed %d of a chunk of %d at index %d", closed, len(records), first_index)
-    return records
 
 
 class ChunkTask(Protocol):
@@ -210,10 +243,56 @@ class ChunkTask(Protocol):
 
     name: str
 
-    def s(self, items: list[Item], country: str | None = None, first_index: int = 0) -> Any:
-        """The task's signature with these arguments (a ``celery.Signature``)."""
+    def apply_async(self, args: tuple[Any, ...]) -> Any:
+        """Send the task with these arguments; its ``AsyncResult``."""
         ...
 
 
-close_chunk_task: ChunkTask = app.task(name="opay.close_chunk")(close_chunk)
+# Lines short enough for docs/bulk.md, which shows them:
+# fmt: off
+# --8<-- [start:task]
+def close_chunk(
+    task: Any,  # the running task (bind=True)
+    items: list[Item],
+    indexes: list[int],  # each item's position in the whole input
+    country: str | None = None,
+) -> dict[str, int]:
+    """Close one chunk; store one record per item; return the counts."""
+    process = _current()  # its loop and client, made at start-up
+    starts = count_delivery(task)
+    if starts is not None and starts > process.settings.max_deliveries:
+        records = _given_up(items, indexes, country, starts)
+    else:
+        records = process.run(
+            close_items(
+                process.client,
+                items,
+                country=country,
+                concurrency=process.settings.concurrency,
+            )
+        )
+        for record in records:
+            record["index"] = indexes[record["index"]]
+    # Under an id of its own (Celery may still mark the task's id
+    # RETRY), with retries while the backend is away.
+    task.backend.store_result(
+        records_id(task.request.id), records, "SUCCESS"
+    )
+    closed = sum(record["ok"] for record in records)
+    logger.info(
+        "closed %d of a chunk of %d at index %d",
+        closed, len(records), indexes[0],
+    )
+    return {"closed": closed, "not closed": len(records) - closed}
+
+
+# Its return value is not stored, so a producer does not wait on it;
+# its errors are (store_errors_even_if_ignored).
+close_chunk_task: ChunkTask = app.task(
+    name="opay.close_chunk",
+    bind=True,
+    ignore_result=True,
+    store_errors_even_if_ignored=True,
+)(close_chunk)
 # --8<-- [end:task]
+# fmt: on

@@ -7,7 +7,10 @@
   filesystem broker and the file result backend in a folder of yours, waits until every
   pool process has its client, and stops them all afterwards (warm shutdown, then
   ``SIGKILL`` for what is left), whatever happened meanwhile.
-- ``use_broker()`` points this process's Celery app (the producer) at the same folder.
+- ``redis_server()`` runs ``redis-server`` on a free loopback port, with its data (an
+  append-only file, fsynced at every write) in a folder of yours, and can restart it.
+- ``use_broker()`` points this process's Celery app (the producer) at the broker and
+  result backend of an environment: the same folder, or that Redis.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import contextlib
 import os
 import queue
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -27,13 +32,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import httpx
+import httpx2
 
 from opay_async.testing import DEFAULT_SECRET_KEY
 
 from .settings import celery_config, make_local_folders
 
-__all__ = ["ROOT", "Simulator", "Workers", "simulator", "use_broker", "workers"]
+__all__ = [
+    "ROOT",
+    "RedisServer",
+    "Simulator",
+    "Workers",
+    "redis_server",
+    "simulator",
+    "use_broker",
+    "workers",
+]
 
 #: The checkout's root: workers run there, to import ``examples.celery_worker``.
 ROOT: Final = Path(__file__).resolve().parents[2]
@@ -75,7 +89,7 @@ class Simulator:
 
     def admin(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
         """Call ``/_simulator{path}``; its JSON answer (an error for a 4xx or 5xx)."""
-        reply = httpx.request(method, f"{self.base_url}/_simulator{path}", json=body, timeout=30)
+        reply = httpx2.request(method, f"{self.base_url}/_simulator{path}", json=body, timeout=30)
         reply.raise_for_status()
         return reply.json()
 
@@ -117,7 +131,7 @@ def simulator(*, timeout: float = 30.0) -> Generator[Simulator, None, None]:
                 raise RuntimeError(f"the simulator stopped: {''.join(output)}")
             output.append(line)
         base_url = found.group().rstrip("/.,;")
-        state = httpx.get(f"{base_url}/_simulator/", timeout=timeout).json()
+        state = httpx2.get(f"{base_url}/_simulator/", timeout=timeout).json()
         yield Simulator(
             base_url=base_url,
             merchant_id=state["merchant_id"],
@@ -157,6 +171,15 @@ class Workers:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the worker was not ready in {timeout:g} s:\n{text}")
             time.sleep(0.05)
+
+    def children(self) -> list[int]:
+        """The process ids of its pool processes now (Linux ``/proc``)."""
+        found: list[int] = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == self.process.pid:
+                    found.append(int(stat.parent.name))
+        return found
 
     def processes_that_worked(self) -> dict[str, int]:
         """Chunks done per pool process (``ForkPoolWorker-N``), read from the log."""
@@ -206,6 +229,78 @@ def workers(
         yield running
     finally:
         _stop(process, signal.SIGTERM, grace=15.0)  # warm shutdown: clients closed
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class RedisServer:
+    """A ``redis-server`` of ours: its port, its folder, and the process while it runs."""
+
+    port: int
+    folder: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def url(self, database: int) -> str:
+        """``redis://127.0.0.1:PORT/DATABASE``."""
+        return f"redis://127.0.0.1:{self.port}/{database}"
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start it (again), on the same port and the same data, and wait until it answers."""
+        executable = shutil.which("redis-server")
+        if executable is None:
+            raise FileNotFoundError("redis-server is not on PATH")
+        self.process = subprocess.Popen(  # noqa: S603 (our own arguments)
+            [
+                *(executable, "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--dir", str(self.folder), "--logfile", str(self.folder / "redis.log")),
+                # What docs/bulk.md recommends for a broker: nothing acknowledged is lost.
+                *("--appendonly", "yes", "--appendfsync", "always", "--save", ""),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while not self.answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                log = (self.folder / "redis.log").read_text(errors="replace")
+                self.stop(signal.SIGKILL)
+                raise RuntimeError(f"redis-server did not start on port {self.port}:\n{log}")
+            time.sleep(0.02)
+
+    def answers(self) -> bool:
+        """Whether it answers ``PING`` now."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as connection:
+                connection.sendall(b"PING\r\n")
+                return connection.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self, how: signal.Signals = signal.SIGTERM) -> None:
+        """Stop it: ``SIGTERM`` shuts it down cleanly, ``SIGKILL`` is a crash."""
+        if self.process is not None:
+            _stop(self.process, how, grace=10.0)
+            self.process = None
+
+
+@contextlib.contextmanager
+def redis_server(folder: Path) -> Generator[RedisServer, None, None]:
+    """Run ``redis-server`` on a free loopback port, its data in ``folder``, until the end."""
+    folder.mkdir(parents=True, exist_ok=True)
+    server = RedisServer(port=_free_port(), folder=folder)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(signal.SIGKILL)
 
 
 def use_broker(environment: Mapping[str, str]) -> None:

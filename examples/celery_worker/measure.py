@@ -1,6 +1,7 @@
 """Closes per second of Celery worker processes against the simulator with 50 ms latency.
 
     python -m examples.celery_worker.measure --references 20000 --rounds 3
+    python -m examples.celery_worker.measure --broker redis  # a redis-server of its own
 
 For each round and each pool size (interleaved, so a busy moment of the machine hits
 both), it starts one prefork worker of that many processes (not timed), sends the
@@ -8,12 +9,15 @@ references in chunks with the example's producer, and times from the first chunk
 to the last record read: closes/s = references / seconds, end to end (broker and result
 backend included). It prints each round, then the median per pool size. The simulator
 runs as ``opay-async simulate`` on loopback, answering every close after ``--latency``
-seconds; the broker is the filesystem one, as in the tests.
+seconds. The broker and result backend are the filesystem ones (``--broker file``), or
+a ``redis-server`` it starts on a free loopback port with an append-only file fsynced at
+every write (``--broker redis``: the production setting of docs/bulk.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import tempfile
@@ -22,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import local
-from .producer import fan_out, gather
+from .producer import close_in_chunks
 from .settings import DEFAULT_BROKER_URL, DEFAULT_CONCURRENCY
 
 
@@ -50,9 +54,8 @@ def measure_once(
         items = (f"MEASURE-{number}" for number in range(references))
         cpu_before = _cpu_seconds(simulator.pid)
         started = time.monotonic()
-        records = sum(
-            1 for _ in gather(fan_out(items, country="EG", chunk_size=chunk_size), timeout=600)
-        )
+        chunks = close_in_chunks(items, country="EG", chunk_size=chunk_size, timeout=600)
+        records = sum(len(records) for records in chunks)
         elapsed = time.monotonic() - started
         cpu_after = _cpu_seconds(simulator.pid)
     closed = simulator.admin("GET", "/")["closed_count"]
@@ -70,22 +73,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per close")
     parser.add_argument("--chunk-size", type=int, default=500)
+    parser.add_argument("--broker", choices=["file", "redis"], default="file")
     parser.add_argument(
         "--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="in flight per process"
     )
     args = parser.parse_args(argv)
     rates: dict[int, list[float]] = {processes: [] for processes in args.processes}
-    with tempfile.TemporaryDirectory() as folder, local.simulator() as simulator:
+    with contextlib.ExitStack() as stack:
+        folder = stack.enter_context(tempfile.TemporaryDirectory())
+        simulator = stack.enter_context(local.simulator())
         simulator.set_latency(args.latency)
+        broker = {"CELERY_BROKER_URL": DEFAULT_BROKER_URL}
+        if args.broker == "redis":
+            redis = stack.enter_context(local.redis_server(Path(folder) / "redis"))
+            broker = {"CELERY_BROKER_URL": redis.url(0), "CELERY_RESULT_BACKEND": redis.url(1)}
         env = {
-            "CELERY_BROKER_URL": DEFAULT_BROKER_URL,
+            **broker,
             "CELERY_DATA_DIR": str(Path(folder) / "data"),
             "OPAY_CONCURRENCY": str(args.concurrency),
             **simulator.environment,
         }
         local.use_broker(env)
         print(
-            f"{args.references} references, chunks of {args.chunk_size}, concurrency "
+            f"{args.broker} broker, {args.references} references, chunks of {args.chunk_size}, "
+            f"concurrency "
             f"{args.concurrency} per process, latency {args.latency * 1000:g} ms, "
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}",
             flush=True,

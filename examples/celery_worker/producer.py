@@ -1,4 +1,4 @@
-"""The producer: split references into chunks, fan them out to the workers, gather records.
+"""The producer: split references into chunks, send them to the workers, write their records.
 
 From a CSV file (a ``reference`` column, optional ``order_no``/``orderNo`` and ``country``):
 
@@ -6,68 +6,93 @@ From a CSV file (a ``reference`` column, optional ``order_no``/``orderNo`` and `
 
 From Python, any iterable (a query result streamed from a database, a generator):
 
-    result = fan_out(stale_references(), country="EG", chunk_size=500)
-    for record in gather(result, timeout=3600):
-        mark_order(record)  # "ok" means closed; a paid one has ok False, order_status SUCCESS
+    for records in close_in_chunks(stale_references(), country="EG", timeout=3600):
+        for record in records:
+            mark_order(record)  # "ok" means closed; a paid one has ok False, order_status SUCCESS
+
+Every input item ends with exactly one record, its ``index`` the item's position in the
+input. A chunk is delivered at least once (a chunk whose worker died is run again, and
+closing twice is safe), but its records are read once: the producer takes each chunk's
+result once, in the order chunks finish, and a chunk that failed as a task (not a
+payment: that is a record) gives failed records for its items. The run never stops at a
+failed chunk; only its timeout stops it, and then the items of the chunks still out have
+no record (``--resume`` sends those again).
+
+Exit codes of the command: 0 every payment closed; 1 the run completed and some payments
+are not closed (their records say why); 2 a bad command line or results file; 3 the run
+did not complete (its timeout ran out, or the broker stayed away): some references have
+no record, run it again with ``--resume``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
+import logging
+import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import nullcontext
+from collections.abc import Container, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, TextIO, TypeVar
 
-# Celery ships no type hints (no py.typed): Any here, typed by the Protocols below.
-import celery  # type: ignore[import-untyped]
-import celery.exceptions  # type: ignore[import-untyped]
-import celery.result  # type: ignore[import-untyped]
+from kombu.exceptions import OperationalError
 
 from opay_async import CloseRecord
 
-from .app import Item, close_chunk_task
+from .app import app, close_chunk_task, deliveries_key, records_id
+from .records import Item, failed_records
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "GROUP_SIZE", "chunked", "fan_out", "gather", "main", "read_rows"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_IN_FLIGHT",
+    "EXIT_INCOMPLETE",
+    "RunIncomplete",
+    "chunked",
+    "close_in_chunks",
+    "main",
+    "read_rows",
+    "write_records",
+    "written_indexes",
+]
 
 T = TypeVar("T")
 #: References per task: a chunk takes a second or two at a few hundred closes per second,
 #: so a lost worker costs little, and the broker carries 1/500th of the messages.
 DEFAULT_CHUNK_SIZE: Final = 500
-#: Chunk tasks sent per Celery group.
-GROUP_SIZE: Final = 100
+#: Chunks sent and not yet read, at most: the producer keeps their items (for the failed
+#: records of a chunk whose task fails), so its memory is bounded by this, not the input.
+DEFAULT_IN_FLIGHT: Final = 100
+#: Seconds between two looks at the result backend for finished chunks.
+POLL_INTERVAL: Final = 0.1
+#: The command's exit code when the run did not complete.
+EXIT_INCOMPLETE: Final = 3
 _COLUMNS: Final = {"reference", "order_no", "orderNo", "country"}
-_celery: Any = celery  # the module, as Any (see above)
+logger = logging.getLogger(__name__)
 
 
-class ChunkResult(Protocol):
-    """One chunk's result (a ``celery.result.AsyncResult``)."""
+class RunIncomplete(Exception):
+    """The run stopped with references that have no record: their chunks are still out.
 
-    def get(self, *, timeout: float, interval: float) -> list[CloseRecord]:
-        """Wait for the chunk's records; raise the task's error if it failed."""
-        ...
+    Attributes:
+        missing: References sent whose chunk gave no result in time.
+        unsent: Whether some of the input was never sent (the broker stayed away).
+    """
 
-    def forget(self) -> None:
-        """Remove the result from the result backend."""
-        ...
+    def __init__(self, missing: int, *, unsent: bool, reason: str) -> None:
+        rest = " and the rest of the input was not sent" if unsent else ""
+        super().__init__(f"{reason}: {missing} references sent have no record{rest}")
+        self.missing = missing
+        self.unsent = unsent
 
 
-class Run(Protocol):
-    """The results of a run's chunks, in order (a ``celery.result.GroupResult``)."""
-
-    @property
-    def id(self) -> str:
-        """The run's id."""
-        ...
-
-    @property
-    def results(self) -> list[ChunkResult]:
-        """One result per chunk, in the order the chunks were sent."""
-        ...
+@dataclass
+class _Chunk:
+    items: list[Item]
+    indexes: list[int]
 
 
 def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -100,71 +125,235 @@ def read_rows(path: Path) -> Iterator[dict[str, str]]:
             yield {key: value.strip() for key, value in row.items() if key in _COLUMNS and value}
 
 
-# --8<-- [start:fan_out]
-def fan_out(
-    items: Iterable[Item], *, country: str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE
-) -> Run:
-    """Send ``items`` to the workers as ``close_chunk`` tasks, chunk by chunk.
+class _Results:
+    """The result backend, read for many chunks at once, through its outages."""
 
-    Each task carries one chunk and the position of its first item, so every record's
-    ``index`` is its item's position in ``items``. The chunks go out in Celery groups of
-    ``GROUP_SIZE`` tasks as ``items`` is read: a group holds its chunks until it is sent,
-    so one group of millions of references would hold them all.
+    def __init__(self) -> None:
+        self.backend: Any = app.backend
+        self.errors: tuple[type[BaseException], ...] = (
+            *getattr(self.backend, "connection_errors", ()),
+            OSError,
+        )
+        self.away_since: float | None = None
 
-    Returns:
-        The result of every chunk, in order, as one ``GroupResult``.
-    """
-    tasks = (
-        close_chunk_task.s(chunk, country, number * chunk_size)
-        for number, chunk in enumerate(chunked(items, chunk_size))
+    def finished(self, ids: Sequence[str]) -> dict[str, tuple[str, Any]]:
+        """Each chunk of ``ids`` that is done: its records, or why its task failed.
+
+        Returns ``{}`` while the backend is away.
+        """
+        backend = self.backend
+        keys = [backend.get_key_for_task(records_id(i)) for i in ids]
+        keys += [backend.get_key_for_task(i) for i in ids]
+        try:
+            values = list(backend.mget(keys))
+        except self.errors as error:
+            if self.away_since is None:
+                self.away_since = time.monotonic()
+                logger.warning("result backend unreachable (%s): trying again", error)
+            return {}
+        if self.away_since is not None:
+            logger.warning("result backend back after %.1f s", time.monotonic() - self.away_since)
+            self.away_since = None
+        done: dict[str, tuple[str, Any]] = {}
+        for task_id, records, state in zip(
+            ids, values[: len(ids)], values[len(ids) :], strict=True
+        ):
+            if records is not None:
+                done[task_id] = ("records", backend.decode_result(records)["result"])
+            elif state is not None:
+                meta = backend.decode_result(state)
+                if meta["status"] == "FAILURE":
+                    done[task_id] = ("error", backend.exception_to_python(meta["result"]))
+                elif meta["status"] == "REVOKED":
+                    done[task_id] = ("error", RuntimeError("the chunk's task was revoked"))
+        return done
+
+    def forget(self, task_id: str) -> None:
+        """Remove what the backend holds of a chunk read (it expires anyway)."""
+        backend = self.backend
+        for key in (
+            backend.get_key_for_task(records_id(task_id)),
+            backend.get_key_for_task(task_id),
+            backend.key_t(deliveries_key(task_id)),
+        ):
+            with contextlib.suppress(*self.errors):
+                backend.delete(key)
+
+
+def _records(done: tuple[str, Any], chunk: _Chunk, country: str | None) -> list[CloseRecord]:
+    """A finished chunk's records: its own, or failed ones if its task failed."""
+    kind, value = done
+    if kind == "records":
+        records: list[CloseRecord] = value
+        return records
+    logger.error("a chunk at index %d failed: %r", chunk.indexes[0], value)
+    return failed_records(
+        chunk.items,
+        chunk.indexes,
+        country=country,
+        error_type=type(value).__name__,
+        error=f"the chunk's task failed: {value}",
     )
-    results: list[ChunkResult] = []
-    for batch in chunked(tasks, GROUP_SIZE):
-        results.extend(_celery.group(batch).apply_async().results)
-    run: Run = _celery.result.GroupResult(_celery.uuid(), results)
-    return run
 
 
-def gather(run: Run, *, timeout: float) -> Iterator[CloseRecord]:
-    """The records of a ``fan_out`` run, chunk after chunk, as each chunk is done.
+def close_in_chunks(
+    items: Iterable[Item],
+    *,
+    country: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    timeout: float = 3600.0,
+    in_flight: int = DEFAULT_IN_FLIGHT,
+    skip: Container[int] = frozenset(),
+) -> Iterator[list[CloseRecord]]:
+    """Close ``items`` on the workers; yield each chunk's records as the chunk finishes.
 
-    Each chunk's result is removed from the result backend once read. A chunk whose
-    task failed (the task itself, not a payment: that is a record) raises its error.
+    Sends ``close_chunk`` tasks as it reads ``items``, keeping at most ``in_flight``
+    chunks out, and yields the records of every chunk once, in the order chunks finish.
+    Items whose position is in ``skip`` are not sent (they have a record already).
 
     Raises:
-        TimeoutError: The run took more than ``timeout`` seconds in all.
+        RunIncomplete: ``timeout`` seconds passed with chunks still out, or the broker
+            stayed away: the records yielded are final, the rest have none.
     """
     deadline = time.monotonic() + timeout
-    for chunk in run.results:
-        left = max(deadline - time.monotonic(), 0.001)
+    wanted = ((index, item) for index, item in enumerate(items) if index not in skip)
+    chunks = (
+        _Chunk([item for _, item in pairs], [index for index, _ in pairs])
+        for pairs in chunked(wanted, chunk_size)
+    )
+    results = _Results()
+    out: dict[str, _Chunk] = {}  # task id -> the chunk it carries
+    all_sent = broker_away = False
+    while True:
+        while not (all_sent or broker_away) and len(out) < in_flight:
+            if (chunk := next(chunks, None)) is None:
+                all_sent = True
+                break
+            try:  # the publish itself retries for a minute (task_publish_retry_policy)
+                sent = close_chunk_task.apply_async(args=(chunk.items, chunk.indexes, country))
+            except OperationalError:
+                logger.exception("the broker is unreachable: nothing more is sent")
+                broker_away = True
+                break
+            out[sent.id] = chunk
+        if not out:
+            break
+        finished = results.finished(list(out))
+        for task_id, done in finished.items():
+            yield _records(done, out.pop(task_id), country)
+            results.forget(task_id)
+        if not finished:
+            if time.monotonic() > deadline:
+                missing = sum(len(chunk.indexes) for chunk in out.values())
+                raise RunIncomplete(
+                    missing, unsent=not all_sent, reason=f"not done in {timeout:g} s"
+                )
+            time.sleep(POLL_INTERVAL)
+    if broker_away:
+        raise RunIncomplete(0, unsent=True, reason="the broker stayed away")
+
+
+def written_indexes(path: Path) -> set[int]:
+    """The indexes a results file has records for; a torn last line is cut off the file.
+
+    A line without its newline is what a producer killed mid-write leaves: it is not a
+    record, and it is removed so that every line of the file stays JSON.
+
+    Raises:
+        ValueError: A complete line is not a record of this producer.
+    """
+    indexes: set[int] = set()
+    with path.open("rb+") as file:
+        data = file.read()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            file.truncate(end)
+    for number, line in enumerate(data[:end].splitlines(), 1):
         try:
-            records: list[CloseRecord] = chunk.get(timeout=left, interval=0.05)
-        except _celery.exceptions.TimeoutError:
-            raise TimeoutError(f"the chunks were not all done in {timeout:g} s") from None
-        chunk.forget()
-        yield from records
+            record = json.loads(line)
+            indexes.add(int(record["index"]))
+        except (ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"{path}: line {number} is not a record: {error}") from None
+    return indexes
 
 
-# --8<-- [end:fan_out]
+def _write(output: TextIO | None, records: list[CloseRecord]) -> None:
+    if output is not None:
+        output.write("".join(json.dumps(record) + "\n" for record in records))
+        output.flush()  # on disk as each chunk finishes: a killed producer loses no chunk
+        os.fsync(output.fileno())
+
+
+# Lines short enough for docs/bulk.md, which shows them:
+# fmt: off
+# --8<-- [start:write]
+def write_records(
+    chunks: Iterable[list[CloseRecord]],  # from close_in_chunks()
+    output: TextIO | None,
+    written: set[int],  # indexes with a record (--resume: in the file)
+    counts: dict[bool, int],  # closed (True) and not closed (False)
+) -> None:
+    """Write each chunk's records as it finishes, one per index."""
+    for records in chunks:  # each chunk once, in the order they finish
+        new = [r for r in records if r["index"] not in written]
+        written.update(record["index"] for record in new)
+        _write(output, new)  # flushed: a killed producer loses no chunk
+        for record in new:
+            counts[record["ok"]] += 1
+
+
+# --8<-- [end:write]
+# fmt: on
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Close the payments of a CSV file on the workers; 0 when all are closed, else 1."""
+    """Close the payments of a CSV file on the workers; the exit code says how it went."""
     parser = argparse.ArgumentParser(prog="python -m examples.celery_worker.producer")
     parser.add_argument("file", type=Path, help="CSV with a reference column")
     parser.add_argument("--country", help="the country of rows that name none")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds in all")
     parser.add_argument("--output", type=Path, help="write the records there, as JSON lines")
+    parser.add_argument(
+        "--resume", action="store_true", help="send only rows the --output file has no record of"
+    )
     args = parser.parse_args(argv)
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    skip: set[int] = set()
+    if args.resume:
+        if args.output is None:
+            parser.error("--resume needs --output")
+        if args.output.exists():
+            try:
+                skip = written_indexes(args.output)
+            except ValueError as error:
+                parser.error(str(error))
     counts = {True: 0, False: 0}
-    run = fan_out(read_rows(args.file), country=args.country, chunk_size=args.chunk_size)
-    with args.output.open("w", encoding="utf-8") if args.output else nullcontext() as output:
-        for record in gather(run, timeout=args.timeout):
-            counts[record["ok"]] += 1
-            if output is not None:
-                output.write(json.dumps(record) + "\n")
-    print(f"{counts[True]} closed, {counts[False]} not closed", file=sys.stderr)
+    output = (
+        args.output.open("a" if args.resume else "w", encoding="utf-8") if args.output else None
+    )
+    chunks = close_in_chunks(
+        read_rows(args.file),
+        country=args.country,
+        chunk_size=args.chunk_size,
+        timeout=args.timeout,
+        skip=skip,
+    )
+    incomplete: RunIncomplete | None = None
+    try:
+        write_records(chunks, output, set(skip), counts)
+    except RunIncomplete as error:
+        incomplete = error
+    finally:
+        if output is not None:
+            output.close()
+    done = f"{counts[True]} closed, {counts[False]} not closed"
+    if skip:
+        done += f" ({len(skip)} had a record already)"
+    print(done, file=sys.stderr)
+    if incomplete is not None:
+        print(f"the run did not complete: {incomplete}; run again with --resume", file=sys.stderr)
+        return EXIT_INCOMPLETE
     return 0 if counts[False] == 0 else 1
 
 

@@ -15,6 +15,11 @@ Celery (``CELERY_*``):
 - ``CELERY_DATA_DIR``: the folder of the two defaults above (default ``opay-celery`` in
   the system's temporary folder, so that producers and workers started anywhere on the
   machine find the same one).
+- ``CELERY_VISIBILITY_TIMEOUT``: seconds a Redis broker waits for a taken chunk to be
+  acknowledged before it hands the chunk to another worker (default 300). It must be
+  longer than the longest chunk takes: a chunk still running then is run twice.
+- ``CELERY_MAX_DELIVERIES``: how many times a chunk may be started (default 3). A chunk
+  whose worker process dies on each of them ends as failed records, never runs again.
 
 Each worker process (``OPAY_*``, beside the client's own ``OPAY_MERCHANT_ID``,
 ``OPAY_SECRET_KEY``, ``OPAY_ENVIRONMENT`` and ``OPAY_BASE_URL``):
@@ -39,12 +44,17 @@ __all__ = [
     "DEFAULT_BROKER_URL",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_DATA_DIR",
+    "DEFAULT_MAX_DELIVERIES",
+    "DEFAULT_VISIBILITY_TIMEOUT",
+    "RESTORE_INTERVAL",
     "SERVERLESS",
     "WorkerSettings",
     "celery_config",
     "local_folders",
     "make_local_folders",
+    "max_deliveries",
     "per_process_rate",
+    "visibility_timeout",
 ]
 
 #: Needs no server, but works on one machine only. (kombu logs a warning for a URL
@@ -58,6 +68,14 @@ DEFAULT_CONCURRENCY: Final = 50
 SERVERLESS: Final = __name__.rpartition(".")[0] + ".serverless"
 #: How often a filesystem broker's consumer looks for new messages (kombu's default: 1 s).
 FILESYSTEM_POLLING_INTERVAL: Final = 0.05
+#: Seconds Redis keeps a taken, unacknowledged chunk from other workers (kombu: 3,600).
+DEFAULT_VISIBILITY_TIMEOUT: Final = 300.0
+#: How often, in seconds, a worker looks for chunks past their visibility timeout, at
+#: most (a quarter of a short timeout, 1 s at least). With kombu's defaults (10 s, and a
+#: real look every 10th time) it is about 100 s.
+RESTORE_INTERVAL: Final = 5
+#: Starts of one chunk before its references end as failed records.
+DEFAULT_MAX_DELIVERIES: Final = 3
 
 
 def _value(environ: Mapping[str, str], name: str) -> str | None:
@@ -96,17 +114,31 @@ def celery_config(environ: Mapping[str, str]) -> dict[str, Any]:
     """Celery settings for the example: the broker and result backend from ``environ``.
 
     Tasks and results travel as JSON (Celery's default serializer): a chunk is a list of
-    references or rows, its result a list of ``CloseRecord`` dicts. A chunk is
-    acknowledged when it is done (``task_acks_late``), so a worker killed half-way leaves
-    it to another one; closing again is safe (a closed payment answers closed again).
+    references or rows, its result a list of ``CloseRecord`` dicts. Closing again is
+    safe (a closed payment answers closed again), so a chunk is delivered at least once:
+
+    - it is acknowledged when it is done (``task_acks_late``), and a pool process that
+      dies running it (SIGKILL from the OOM killer, SIGTERM) puts it back in the queue
+      (``task_reject_on_worker_lost``); ``app.close_chunk`` caps the starts;
+    - a whole worker that dies leaves its chunks unacknowledged: Redis hands them to
+      another worker after ``visibility_timeout`` (looked for every ``RESTORE_INTERVAL``);
+    - on a lost broker connection a worker stops its running chunks
+      (``worker_cancel_long_running_tasks_on_connection_loss``, Celery 6's default): their
+      acknowledgement would be lost with the connection, and they are delivered again;
+      running them on would close their payments twice for nothing;
+    - results are stored with retries while the backend is away
+      (``result_backend_always_retry``), and a producer publishes with retries too.
+
     Each process takes one chunk at a time (``worker_prefetch_multiplier=1``): chunks
     are long tasks, and a process holding chunks it has not started would slow the run.
 
     Examples:
         >>> config = celery_config({"CELERY_BROKER_URL": "redis://cache:6379/0",
         ...                         "CELERY_RESULT_BACKEND": "redis://cache:6379/1"})
-        >>> config["broker_url"], config["result_backend"], "broker_transport" in config
-        ('redis://cache:6379/0', 'redis://cache:6379/1', False)
+        >>> config["broker_url"], config["result_backend"], config["broker_transport"]
+        ('redis://cache:6379/0', 'redis://cache:6379/1', None)
+        >>> config["broker_transport_options"]["visibility_timeout"]
+        300.0
         >>> config = celery_config({"CELERY_DATA_DIR": "/tmp/c"})
         >>> config["broker_url"], config["broker_transport"]
         ('filesystem://localhost//', 'examples.celery_worker.serverless:FilesystemTransport')
@@ -127,10 +159,32 @@ def celery_config(environ: Mapping[str, str]) -> dict[str, Any]:
         "result_serializer": "json",
         "accept_content": ["json"],
         "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
         # Celery 6 stops reading broker_connection_retry at start-up: say it (and no warning).
         "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,  # a worker waits for its broker, forever
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": 30,  # ~4 minutes, backing off to 10 s between tries
+        # A producer's publish waits up to ~60 s for the broker, not Celery's 0.6 s.
+        "task_publish_retry_policy": {
+            "max_retries": 120,
+            "interval_start": 0,
+            "interval_step": 0.5,
+            "interval_max": 0.5,
+        },
+        # Set here, so that an app configured for one broker can be pointed at another.
+        "broker_transport": None,
+        "broker_transport_options": {},
     }
+    if broker.startswith(("redis:", "rediss:")):
+        timeout = visibility_timeout(environ)
+        config["broker_transport_options"] = {
+            "visibility_timeout": timeout,
+            "unacked_restore_interval": max(1, min(RESTORE_INTERVAL, int(timeout / 4))),
+            "unacked_restore_throttle": 1,  # look every RESTORE_INTERVAL, not 10 times less
+        }
     if broker.startswith("filesystem:"):
         queue = str(folders["queue"])
         config["broker_transport"] = f"{SERVERLESS}:FilesystemTransport"
@@ -141,6 +195,36 @@ def celery_config(environ: Mapping[str, str]) -> dict[str, Any]:
             "polling_interval": FILESYSTEM_POLLING_INTERVAL,
         }
     return config
+
+
+def visibility_timeout(environ: Mapping[str, str]) -> float:
+    """``CELERY_VISIBILITY_TIMEOUT`` in seconds (default 300).
+
+    Examples:
+        >>> visibility_timeout({"CELERY_VISIBILITY_TIMEOUT": "90"})
+        90.0
+    """
+    text = _value(environ, "CELERY_VISIBILITY_TIMEOUT")
+    seconds = (
+        DEFAULT_VISIBILITY_TIMEOUT if text is None else _float("CELERY_VISIBILITY_TIMEOUT", text)
+    )
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError(f"CELERY_VISIBILITY_TIMEOUT: must be a positive number, got {text!r}")
+    return seconds
+
+
+def max_deliveries(environ: Mapping[str, str]) -> int:
+    """``CELERY_MAX_DELIVERIES``: starts of one chunk at most (default 3).
+
+    Examples:
+        >>> max_deliveries({}), max_deliveries({"CELERY_MAX_DELIVERIES": "5"})
+        (3, 5)
+    """
+    text = _value(environ, "CELERY_MAX_DELIVERIES")
+    count = DEFAULT_MAX_DELIVERIES if text is None else _int("CELERY_MAX_DELIVERIES", text)
+    if count < 1:
+        raise ValueError(f"CELERY_MAX_DELIVERIES: must be at least 1, got {count}")
+    return count
 
 
 def per_process_rate(merchant_rate: float, processes: int) -> float:
@@ -170,11 +254,13 @@ class WorkerSettings:
         merchant_rate: Attempts per second OPay allows the merchant account, or ``None``.
         processes: Worker processes sharing ``merchant_rate``, on every machine together.
         concurrency: Requests in flight at most in this process.
+        max_deliveries: Starts of one chunk before it ends as failed records.
     """
 
     merchant_rate: float | None
     processes: int
     concurrency: int = DEFAULT_CONCURRENCY
+    max_deliveries: int = DEFAULT_MAX_DELIVERIES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, pool_size: int) -> WorkerSettings:
@@ -202,6 +288,7 @@ class WorkerSettings:
             concurrency=DEFAULT_CONCURRENCY
             if concurrency is None
             else _int("OPAY_CONCURRENCY", concurrency),
+            max_deliveries=max_deliveries(environ),
         )
         if not 1 <= settings.concurrency <= 1000:
             raise ValueError(f"OPAY_CONCURRENCY: must be 1 to 1000, got {settings.concurrency}")
