@@ -108,8 +108,8 @@ _process_error: str | None = None  # why the client could not be made, if it cou
 
 
 def _quiet_httpx(**_: Any) -> None:
-    """httpx logs every request at INFO: a line per payment is noise in a bulk worker."""
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    """httpx2 logs every request at INFO: a line per payment is noise in a bulk worker."""
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
 def _remember_pool_size(sender: Any, **_: Any) -> None:
