@@ -34,9 +34,10 @@ from opay_async._cli._exit import UsageError
 from opay_async._cli._feed import ThreadFeed
 from opay_async._cli._feed import _hand as hand
 from opay_async._cli._input import MAX_LINE_BYTES, InputError, open_source, rows_of
-from opay_async._cli._output import ResultsFile, already_closed, outcome_record
+from opay_async._cli._output import ResultsFile, outcome_record
 from opay_async._cli._parser import build_parser, positive_number, whole_number
 from opay_async._cli._report import Tally
+from opay_async._cli._resume import Skip, read_earlier
 from opay_async._cli._text import json_line, printable
 
 REQUEST = CloseRequest(reference="R-1", country="EG")
@@ -254,11 +255,15 @@ def test_records_name_the_error() -> None:
         "country": "EG",
         "ok": True,
         "order_status": "CLOSE",
+        "amount_minor": None,  # OPay sent no amount
+        "amount_major": None,
+        "currency": None,
         "error_type": None,
         "error_code": None,
         "error": None,
         "retryable": None,
         "attempts": 2,
+        "supersedes": None,
     }
     not_found = outcome_record(failed(PaymentNotFoundError("02006", "payment not found.")), 1)
     assert (not_found["error_code"], not_found["error"]) == ("02006", "payment not found.")
@@ -277,7 +282,7 @@ def test_records_name_the_error() -> None:
     )
 
 
-def test_already_closed_counts_only_whole_lines(tmp_path: Path) -> None:
+def test_an_earlier_file_counts_only_whole_lines(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     with path.open("wb") as stream:
         for record in (
@@ -288,30 +293,53 @@ def test_already_closed_counts_only_whole_lines(tmp_path: Path) -> None:
             stream.write(json_line(record))
         stream.write(b"[1, 2]\n")
         stream.write(b'{"reference": "' + b"L" * (2 << 20) + b'"}\n')  # too long to be ours
-        stream.write(b'{"reference": "A5", "order_status": "CLOSE"}')  # torn: no newline
-    seen = already_closed(str(path))
+        end = stream.tell()
+        stream.write(b'{"row":9,"reference": "A5", "order_status": "CLOSE"}')  # torn
+    seen = read_earlier(str(path))
     assert (seen.references, seen.order_numbers) == ({"A1"}, {"1", "3"})
-    assert (seen.records, seen.torn) == (3, True)
-    assert seen.has({"reference": "A1"})
-    assert not seen.has({"reference": "A5"})
-    assert seen.has({"reference": "", "order_no": "3"})
-    assert not seen.has({"reference": "", "order_no": ""})
+    assert (seen.records, seen.lines, seen.end) == (3, 5, end)
+    assert seen.tail == b'{"row":'
+    assert seen.decide(1, {"reference": "A1"}, None) == (Skip.CLOSED, None)
+    assert seen.decide(9, {"reference": "A5"}, "EG") == (None, None)  # torn: done again
+    assert seen.decide(3, {"reference": "", "order_no": "3"}, None) == (Skip.CLOSED, None)
+    assert seen.decide(2, {"reference": "A2"}, None) == (None, 2)  # retried, supersedes 2
+    assert seen.decide(4, {"reference": "", "order_no": ""}, "EG") == (None, None)
 
 
-def test_results_file_resume_appends_on_a_fresh_line(tmp_path: Path) -> None:
+def test_a_long_torn_tail_is_found_too(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(
+        b'{"row":1,"reference":"A1","order_status":"CLOSE"}\n{"row":2,' + b"x" * (3 << 20)
+    )
+    seen = read_earlier(str(path))
+    assert (seen.records, seen.lines, seen.tail) == (1, 1, b'{"row":')
+
+
+def test_results_file_resume_drops_a_torn_last_line(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     path.write_bytes(b'{"row":1,"reference":"A1","order_status":"CLOSE"}\n{"row":2,"ref')
     results = ResultsFile.open(str(path), resume=True, force=False, input_path=None)
     try:
-        assert results.closed.references == {"A1"}
+        assert results.earlier.references == {"A1"}
+        assert results.dropped_tail
         results.write({"row": 2, "reference": "A2"})
     finally:
         results.close()
-    assert path.read_bytes().split(b"\n")[1:] == [
-        b'{"row":2,"ref',
-        b'{"row":2,"reference":"A2"}',
-        b"",
-    ]
+    assert path.read_bytes().split(b"\n")[1:] == [b'{"row":2,"reference":"A2"}', b""]
+
+
+def test_resume_keeps_a_tail_that_is_not_ours(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    kept = b'{"row":1,"reference":"A1","order_status":"CLOSE"}\nnotes without a newline'
+    path.write_bytes(kept)
+    with pytest.raises(UsageError, match="ends with a partial line that is not a record"):
+        ResultsFile.open(str(path), resume=True, force=False, input_path=None)
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"call the bank")  # one line, no newline: a file of the user's
+    with pytest.raises(UsageError, match="not a results file"):
+        ResultsFile.open(str(notes), resume=True, force=False, input_path=None)
+    assert path.read_bytes() == kept
+    assert notes.read_bytes() == b"call the bank"
 
 
 def test_results_file_refusals(tmp_path: Path) -> None:
@@ -384,9 +412,9 @@ def test_tally_counts_and_summarises() -> None:
     ):
         assert text in shown
     assert tally.plain_words("out.jsonl") == [
-        '4 rows were not closed: their records in out.jsonl have "ok": false, with the '
+        '4 rows were not closed: their records in out.jsonl have "ok":false, with the '
         'error and whether a later run may close them ("retryable").',
-        "1 payment was paid meanwhile: refund them; do not mark their orders cancelled.",
+        "1 payment was paid meanwhile: refund it; do not mark its order cancelled.",
     ]
 
 
