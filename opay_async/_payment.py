@@ -159,7 +159,8 @@ class Amount(SafeRepr):
             >>> Amount.from_major_units("782.44", "EGP")
             Amount(total=78244, currency='EGP')
         """
-        if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+        allowed = isinstance(value, Decimal | int | str)  # pyright: ignore[reportUnnecessaryIsInstance]
+        if isinstance(value, bool) or not allowed:  # a float would not be exact
             raise OPayValidationError(
                 "value", f"must be a Decimal, an int or a str, got {type(value).__name__}"
             )

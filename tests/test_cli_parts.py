@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from opay_async import (
+    Amount,
     CloseOutcome,
     CloseRequest,
     OPayAPIError,
@@ -34,6 +35,7 @@ from opay_async._cli._exit import UsageError
 from opay_async._cli._feed import ThreadFeed
 from opay_async._cli._feed import _hand as hand
 from opay_async._cli._input import MAX_LINE_BYTES, InputError, open_source, rows_of
+from opay_async._cli._install import _requirement as install_requirement
 from opay_async._cli._output import ResultsFile, outcome_record
 from opay_async._cli._parser import build_parser, positive_number, whole_number
 from opay_async._cli._report import Tally
@@ -482,3 +484,96 @@ def test_read_secret_key_file(tmp_path: Path) -> None:
         read_secret_key_file(str(key_file))
     assert "parts_key" not in str(refused.value)
     assert refused.value.__suppress_context__
+
+
+def test_the_summary_speaks_of_one_row_in_the_singular() -> None:
+    console = Console(file=io.StringIO(), width=100)
+    tally = Tally(console, total=3, bar=False)
+    tally.add(closed())
+    tally.add(failed(PaymentNotFoundError("02006", "payment not found.")))
+    tally.skip(final=True)
+    assert tally.plain_words("out.jsonl") == [
+        '1 row was not closed: its record in out.jsonl has "ok":false, with the error and '
+        'whether a later run may close it ("retryable").',
+        "1 row was not sent again: its record in out.jsonl from an earlier run says why it "
+        "cannot be closed (not valid, not found, paid or failed); a row fixed in the input "
+        "is sent again.",
+    ]
+    assert not tally.all_closed  # a row an earlier run could not close is not closed
+    tally.skip(final=True)
+    words = tally.plain_words("out.jsonl")
+    assert words[1].startswith("2 rows were not sent again: their records in out.jsonl ")
+    assert " say why they cannot be closed" in words[1]
+    console.print(tally.summary())
+    shown = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "skipped: failed for good in an earlier run" in shown
+    assert "skipped: closed in an earlier run" not in shown
+
+
+def test_the_summary_shows_amounts_in_major_units() -> None:
+    def paid_for(amount: Amount | None, status: OrderStatus) -> Payment:
+        return Payment(
+            reference="R-1", order_no="211", country="EG", amount=amount, order_status=status
+        )
+
+    console = Console(file=io.StringIO(), width=100)
+    tally = Tally(console, total=None, bar=False)
+    for total, currency in ((78244, "EGP"), (100000, "EGP"), (1500, "XOF"), (7, "XYZ")):
+        payment_ = paid_for(Amount(total, currency), OrderStatus.CLOSE)
+        tally.add(CloseOutcome(request=REQUEST, payment=payment_, error=None, attempts=1))
+    tally.add(closed())  # no amount: counted, nothing to add
+    tally.add(failed(PaymentAlreadyPaidError(paid_for(Amount(5, "KWD"), OrderStatus.SUCCESS))))
+    console.print(tally.summary())
+    shown = console.file.getvalue()  # type: ignore[attr-defined]
+    for text in ("EGP 1,782.44", "XOF 1,500", "7 XYZ (minor units)", "KWD 0.005"):
+        assert text in shown, shown
+    assert "178244" not in shown
+
+
+def test_the_bar_leaves_room_for_the_terminals_echo() -> None:
+    for width in (40, 80, 100, 200):
+        console = Console(file=io.StringIO(), force_terminal=True, width=width)
+        with Tally(console, total=300) as tally:
+            for _ in range(7):
+                tally.add(closed())
+        drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", console.file.getvalue())  # type: ignore[attr-defined]
+        frames = [frame for frame in re.split(r"[\r\n]+", drawn) if frame.startswith("clos")]
+        assert frames
+        assert max(len(frame) for frame in frames) <= width - 2, width
+
+
+@pytest.mark.parametrize(
+    ("origin", "requirement"),
+    [
+        (None, "'opay-async[simulator]'"),  # from an index
+        (
+            {"url": "file:///src/opay%20async", "dir_info": {"editable": True}},
+            "-e '/src/opay async[simulator]'",
+        ),
+        (
+            {
+                "url": "https://github.com/o/opay-async.git",
+                "vcs_info": {"vcs": "git", "commit_id": "ab12"},
+            },
+            "'opay-async[simulator] @ git+https://github.com/o/opay-async.git@ab12'",
+        ),
+        (
+            {"url": "https://files.example/opay_async-0.1.0.tar.gz", "archive_info": {}},
+            "'opay-async[simulator] @ https://files.example/opay_async-0.1.0.tar.gz'",
+        ),
+        (
+            {"url": "file:///gone/opay_async-0.1.0.whl", "archive_info": {}},
+            "'opay-async[simulator]'",
+        ),
+        ({"dir_info": {}}, "'opay-async[simulator]'"),  # no url: not PEP 610
+    ],
+)
+def test_install_hints_install_from_where_the_package_came(
+    origin: dict[str, object] | None, requirement: str
+) -> None:
+    assert install_requirement("simulator", origin) == requirement
+
+
+def test_an_install_hint_for_a_checkout_that_is_not_editable(tmp_path: Path) -> None:
+    origin = {"url": tmp_path.as_uri(), "dir_info": {}}
+    assert install_requirement("cli", origin) == f"'{tmp_path}[cli]'"
