@@ -30,12 +30,14 @@ from opay_async import (
     PaymentNotClosedError,
     PaymentNotFoundError,
 )
+from opay_async._cli import _install
 from opay_async._cli._config import read_secret_key_file
 from opay_async._cli._exit import UsageError
 from opay_async._cli._feed import ThreadFeed
 from opay_async._cli._feed import _hand as hand
 from opay_async._cli._input import MAX_LINE_BYTES, InputError, open_source, rows_of
 from opay_async._cli._install import _requirement as install_requirement
+from opay_async._cli._install import install_hint
 from opay_async._cli._output import ResultsFile, outcome_record
 from opay_async._cli._parser import build_parser, positive_number, whole_number
 from opay_async._cli._report import Tally
@@ -43,6 +45,7 @@ from opay_async._cli._resume import Skip, read_earlier
 from opay_async._cli._text import json_line, printable
 
 REQUEST = CloseRequest(reference="R-1", country="EG")
+install_metadata, install_shutil, install_sys = _install.metadata, _install.shutil, _install.sys
 
 
 def payment(status: OrderStatus) -> Payment:
@@ -306,6 +309,7 @@ def test_an_earlier_file_counts_only_whole_lines(tmp_path: Path) -> None:
     assert seen.decide(3, {"reference": "", "order_no": "3"}, None) == (Skip.CLOSED, None)
     assert seen.decide(2, {"reference": "A2"}, None) == (None, 2)  # retried, supersedes 2
     assert seen.decide(4, {"reference": "", "order_no": ""}, "EG") == (None, None)
+    assert seen.decide(5, {"reference": "", "order_no": "77"}, "EG") == (None, None)
 
 
 def test_a_long_torn_tail_is_found_too(tmp_path: Path) -> None:
@@ -577,3 +581,42 @@ def test_install_hints_install_from_where_the_package_came(
 def test_an_install_hint_for_a_checkout_that_is_not_editable(tmp_path: Path) -> None:
     origin = {"url": tmp_path.as_uri(), "dir_info": {}}
     assert install_requirement("cli", origin) == f"'{tmp_path}[cli]'"
+
+
+class _Distribution:
+    def __init__(self, text: str | None) -> None:
+        self.text = text
+
+    def read_text(self, name: str) -> str | None:
+        assert name == "direct_url.json"
+        return self.text
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        (None, "'opay-async[cli]'"),  # no direct_url.json: from an index
+        ("", "'opay-async[cli]'"),
+        ("{not json", "'opay-async[cli]'"),
+        ("[1]", "'opay-async[cli]'"),
+        ('{"url": "file:///co", "dir_info": {"editable": true}}', "-e '/co[cli]'"),
+    ],
+)
+def test_install_hints_read_pips_record_of_the_origin(
+    monkeypatch: pytest.MonkeyPatch, text: str | None, hint: str
+) -> None:
+    monkeypatch.setattr(install_metadata, "distribution", lambda _name: _Distribution(text))
+    monkeypatch.setattr(install_shutil, "which", lambda _name: install_sys.executable)
+    assert install_hint("cli") == f"python -m pip install {hint}"  # `python` is this one
+
+
+def test_install_hints_name_this_interpreter_when_python_is_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def missing(_name: str) -> None:
+        raise install_metadata.PackageNotFoundError(_name)
+
+    monkeypatch.setattr(install_metadata, "distribution", missing)
+    monkeypatch.setattr(install_shutil, "which", lambda _name: None)
+    monkeypatch.setattr(install_sys, "executable", "/opt/my env/bin/python3")
+    assert install_hint("cli") == "'/opt/my env/bin/python3' -m pip install 'opay-async[cli]'"
