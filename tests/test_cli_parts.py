@@ -292,7 +292,7 @@ def test_an_earlier_file_counts_only_whole_lines(tmp_path: Path) -> None:
     with path.open("wb") as stream:
         for record in (
             {"reference": "A1", "order_no": "1", "order_status": "CLOSE"},
-            {"reference": "A2", "order_no": None, "order_status": None},
+            {"row": 2, "reference": "A2", "order_no": None, "order_status": None},
             {"reference": None, "order_no": "3", "order_status": "CLOSE"},
         ):
             stream.write(json_line(record))
@@ -308,6 +308,8 @@ def test_an_earlier_file_counts_only_whole_lines(tmp_path: Path) -> None:
     assert seen.decide(9, {"reference": "A5"}, "EG") == (None, None)  # torn: done again
     assert seen.decide(3, {"reference": "", "order_no": "3"}, None) == (Skip.CLOSED, None)
     assert seen.decide(2, {"reference": "A2"}, None) == (None, 2)  # retried, supersedes 2
+    assert seen.decide(2, {"reference": "A2"}, None) == (None, None)  # replaced already
+    assert seen.decide(6, {"reference": "A2"}, None) == (None, None)  # another row's record
     assert seen.decide(4, {"reference": "", "order_no": ""}, "EG") == (None, None)
     assert seen.decide(5, {"reference": "", "order_no": "77"}, "EG") == (None, None)
 

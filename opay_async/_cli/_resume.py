@@ -1,14 +1,16 @@
 """What ``--resume`` finds in an earlier results file, and which rows it sends again.
 
 The rule (docs/cli.md, "Resuming a run"): a row is known by its reference, else its
-order number, else (a row naming neither) its row number.
+order number, else (a row naming neither) by its row number alone; its records are the
+ones for that reference (or order number) and its row number.
 
 - A row an earlier record shows closed is skipped: it never gets a second record.
 - A row an earlier record shows failed for a reason a second try of the same row cannot
   change (``FINAL_ERRORS``: the row is not valid, OPay does not know the payment, it was
   paid, or it failed) is skipped too, as long as the row still says what it said then
-  (the same country; for a row that was not valid, the same order number too). A row
-  that was fixed in the input is sent again.
+  (the same country; for a row that was not valid, the same order number too), and so
+  is a row making the same request as another row that failed for good. A row that was
+  fixed in the input is sent again.
 - Any other failure (50003, a timeout, a wrong key or merchant id since fixed, an answer
   that could not be read) is sent again, and its new record's ``supersedes`` is the line
   number of the record it replaces: the current record of a row is the one no later line
@@ -163,17 +165,22 @@ class Earlier:
             return Skip.CLOSED, None
         key = _key(reference, order_no, number)
         failures = [f for f in self._failures.get(key, ()) if not f.replaced]
-        if not failures:
+        said = (row.get("country") or country or "").upper()
+
+        def same_request(failure: _Failure) -> bool:
+            return (failure.country or "").upper() == said and (
+                not failure.validation or failure.order_no == order_no
+            )
+
+        mine = next((f for f in reversed(failures) if f.row == number), None)
+        if mine is None:  # a row it has no record of (or one the input moved)
+            if any(f.final and same_request(f) for f in failures):
+                return Skip.FINAL, None  # the same request failed for good, on another row
             return None, None
-        failure = next((f for f in reversed(failures) if f.row == number), failures[-1])
-        said = (row.get("country") or country or "").upper() or None
-        same = (failure.country or "").upper() == (said or "") and (
-            not failure.validation or failure.order_no == order_no
-        )
-        if failure.final and same:
+        if mine.final and same_request(mine):
             return Skip.FINAL, None
-        failure.replaced = True
-        return None, failure.line
+        mine.replaced = True
+        return None, mine.line
 
 
 def read_earlier(path: str) -> Earlier:

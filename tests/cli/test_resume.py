@@ -10,6 +10,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from opay_async._cli._resume import read_earlier
+from opay_async._cli._text import json_line
 from tests.helpers import EXAMPLE, env_for, read_jsonl, run, spawned, stub_server, success
 
 #: Rows of examples/stale_orders.csv that are not valid (no reference, a bad country).
@@ -192,3 +198,67 @@ def test_a_row_with_no_country_is_sent_once_given_one(tmp_path: Path) -> None:
         True,
         1,
     )
+
+
+OUTCOMES = {
+    "closed": {"ok": True, "order_status": "CLOSE", "error_type": None},
+    "not found": {"ok": False, "order_status": None, "error_type": "PaymentNotFoundError"},
+    "paid": {"ok": False, "order_status": "SUCCESS", "error_type": "PaymentAlreadyPaidError"},
+    "busy": {"ok": False, "order_status": None, "error_type": "ServiceUnavailableError"},
+    "bad key": {"ok": False, "order_status": None, "error_type": "AuthenticationError"},
+    "invalid": {"ok": False, "order_status": None, "error_type": "OPayValidationError"},
+}
+FINAL = {"closed", "not found", "paid", "invalid"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["A", "B", "C", "D", ""]), st.sampled_from(["", "7", "8"])),
+        min_size=1,
+        max_size=8,
+    ),
+    runs=st.lists(
+        st.lists(st.sampled_from(sorted(OUTCOMES)), min_size=8, max_size=8),
+        min_size=1,
+        max_size=4,
+    ),
+    stop_after=st.lists(st.integers(min_value=0, max_value=8), min_size=4, max_size=4),
+)
+def test_any_history_of_runs_leaves_one_current_record_per_row(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: list[tuple[str, str]],
+    runs: list[list[str]],
+    stop_after: list[int],
+) -> None:
+    """Runs stopped anywhere, with any outcomes: one current record per row, and a row
+    whose outcome was final is never written again (the rule of ``Earlier.decide``)."""
+    path = tmp_path_factory.mktemp("history") / "out.jsonl"
+    path.write_bytes(b"")
+    final_rows: set[int] = set()
+    for outcomes, stop in zip(runs, stop_after, strict=False):
+        earlier = read_earlier(str(path))
+        with path.open("ab") as stream:
+            for number, (reference, order_no) in enumerate(rows[:stop], 1):
+                row = {"reference": reference, "order_no": order_no, "country": "EG"}
+                skip, supersedes = earlier.decide(number, row, None)
+                if skip is not None:
+                    continue
+                assert number not in final_rows, (number, rows)
+                outcome = outcomes[number - 1] if reference or order_no else "invalid"
+                stream.write(
+                    json_line(
+                        {
+                            "row": number,
+                            "reference": reference or None,
+                            "order_no": order_no or None,
+                            "country": "EG",
+                            **OUTCOMES[outcome],
+                            "supersedes": supersedes,
+                        }
+                    )
+                )
+                if outcome in FINAL:
+                    final_rows.add(number)
+    written = current(path)  # one current record per row that was written
+    assert set(written) <= set(range(1, len(rows) + 1))
