@@ -14,7 +14,7 @@ from ._errors import OPayValidationError
 from ._repr import SafeRepr
 from ._validation import number_field
 
-__all__ = ["CURRENCY_EXPONENTS", "Amount", "OrderStatus", "Payment"]
+__all__ = ["Amount", "OrderStatus", "Payment"]
 
 _NO_DECIMALS = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
 _THREE_DECIMALS = "BHD IQD JOD KWD LYD OMR TND"
