@@ -195,6 +195,8 @@ class Amount(SafeRepr):
         return cls(int("".join(map(str, digits))) * 10**shift, currency)
 
     def __str__(self) -> str:
+        if not all(hasattr(self, field.name) for field in attrs.fields(Amount)):
+            return repr(self)  # a traceback's locals, while __init__ has not finished
         if self.exponent is None:
             return f"{self.total} {self.currency} (minor units)"
         return f"{self.currency} {self.major_units():,}"

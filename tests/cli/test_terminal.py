@@ -7,6 +7,7 @@ import os
 import re
 import select
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -172,17 +173,20 @@ def ctrl_c_on_terminal(*args: str, columns: int, after: bytes) -> tuple[int, Scr
     for name in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "CI"):
         env.pop(name, None)
 
-    def take_the_terminal() -> None:  # runs in the child, a new session's leader
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
+    # A new session's leader takes the terminal on its standard input as its controlling
+    # one, then becomes the command: Ctrl-C typed there reaches it as SIGINT.
+    take_the_terminal = (
+        "import fcntl, os, sys, termios\n"
+        "fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
+        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n"
+    )
     process = subprocess.Popen(
-        [*COMMAND, *args],
+        [sys.executable, "-c", take_the_terminal, *COMMAND[1:], *args],
         stdin=slave,
         stdout=subprocess.DEVNULL,
         stderr=slave,
         env=env,
         start_new_session=True,
-        preexec_fn=take_the_terminal,  # noqa: PLW1509 (no threads run in the child)
     )
     os.close(slave)
     received = bytearray()
