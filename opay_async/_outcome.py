@@ -26,6 +26,12 @@ class CloseRecord(TypedDict):
         ok: Whether the payment is closed. Only then may the order be marked cancelled.
         order_status: The state OPay reported (``"CLOSE"``, or e.g. ``"SUCCESS"`` for a
             paid payment), when it reported one.
+        amount_minor: The payment's amount in minor units (an integer: ``78244``), as
+            OPay reported it, when it did.
+        amount_major: The same amount in major units, as exact decimal text
+            (``"782.44"``; read it with ``decimal.Decimal``), when the currency's ISO 4217
+            exponent is known.
+        currency: The amount's ISO 4217 code (``"EGP"``), when OPay reported an amount.
         error_type: The error's class name, e.g. ``"PaymentAlreadyPaidError"``.
         error_code: OPay's code for a business error, ``"HTTP <status>"`` for an HTTP
             failure, else ``None``.
@@ -40,6 +46,9 @@ class CloseRecord(TypedDict):
     country: str | None
     ok: bool
     order_status: str | None
+    amount_minor: int | None
+    amount_major: str | None
+    currency: str | None
     error_type: str | None
     error_code: str | None
     error: str | None
@@ -109,6 +118,7 @@ payment and error
             code = error.code
         elif isinstance(error, OPayHTTPError):
             code = f"HTTP {error.status_code}"
+        amount = payment.amount if payment else None
         return {
             "index": self.index,
             "reference": _first(request, error, payment, field="reference"),
@@ -116,6 +126,11 @@ payment and error
             "country": request.country if request else None,
             "ok": error is None,
             "order_status": payment.raw_order_status if payment else None,
+            "amount_minor": amount.total if amount else None,
+            "amount_major": str(amount.major_units())
+            if amount and amount.exponent is not None
+            else None,
+            "currency": amount.currency if amount else None,
             "error_type": type(error).__name__ if error else None,
             "error_code": code,
             "error": error.message if error else None,

@@ -10,12 +10,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from opay_async.testing import FakeOPay
-from tests.helpers import EXAMPLE, clean_env, read_jsonl, run
+from tests.helpers import EXAMPLE, ROOT, clean_env, read_jsonl, run
 
 SECRET = "OPAYPRV_cli_test_secret_7f3a9c"
 SIGNATURE = re.compile(r"[0-9a-f]{128}")
@@ -75,6 +76,8 @@ def test_close_one_payment_on_the_simulator() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("CLOSE reference=SHOP-1 ")
     assert "country=EG" in result.stdout
+    # OPay's total is in piastres: a person reads pounds, with the currency first.
+    assert re.search(r" amount=EGP \d{1,3}(,\d{3})*\.\d\d$", result.stdout.strip()), result.stdout
 
 
 def test_close_prints_json_when_asked() -> None:
@@ -86,6 +89,40 @@ def test_close_prints_json_when_asked() -> None:
     assert record["ok"] is True
     assert record["order_status"] == "CLOSE"
     assert record["order_no"] == "211018140366538753"
+    assert record["currency"] == "NGN"
+    assert isinstance(record["amount_minor"], int)  # a JSON number, in kobo
+    assert Decimal(record["amount_major"]) * 100 == record["amount_minor"]  # exact text
+    assert re.fullmatch(r"\d+\.\d\d", record["amount_major"])
+
+
+def test_verbose_on_the_simulator_names_no_opay_host() -> None:
+    result = run("close", "--simulate", "--reference", "V-1", "--country", "EG", "-v")
+    assert result.returncode == 0, result.stderr
+    assert "opaycheckout.com" not in result.stderr  # nothing left the process
+    assert "POST https://opay-simulator.invalid/api/v1/international/payment/close" in (
+        result.stderr
+    )
+    assert "simulator inside this process" in result.stderr
+
+
+def test_a_missing_merchant_id_suggests_the_simulator() -> None:
+    result = run("close", "--reference", "R1", "--country", "EG", env=clean_env())
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "opay-async: error: merchant_id: set the OPAY_MERCHANT_ID environment variable, "
+        "or pass --merchant-id, or try --simulate"
+    )
+
+
+def test_simulate_help_describes_it_and_its_defaults() -> None:
+    result = run("simulate", "--help", env=clean_env(COLUMNS="200"))
+    assert result.returncode == 0
+    description = result.stdout.split("\n\n")[1]
+    assert description.startswith("Serve the OPay simulator")
+    assert re.search(r"--host HOST +address to listen on \(default: 127\.0\.0\.1\)", result.stdout)
+    assert re.search(
+        r"--port PORT +port to listen on; 0 picks a free one \(default: 8000\)", result.stdout
+    )
 
 
 def test_missing_secret_is_a_usage_error_in_one_line() -> None:
@@ -133,6 +170,22 @@ def test_close_many_csv_writes_one_line_per_row(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "close-many summary" in result.stderr
     assert "closed" in result.stderr
+    # What the summary quotes is what the file holds: grep finds it.
+    quoted = re.search(r'have\s+("ok": ?false)', result.stderr)
+    assert quoted is not None, result.stderr
+    assert output.read_text().count(quoted.group(1)) == 5
+    # Amounts in major units with their currency: the closed rows' totals, summed.
+    for currency in ("EGP", "NGN"):
+        minor = sum(r["amount_minor"] for r in records if r["ok"] and r["currency"] == currency)
+        assert f"{currency} {Decimal(minor).scaleb(-2):,}" in result.stderr
+    bad = next(r for r in records if r["reference"] == "SHOP-2026-BADCOUNTRY")
+    assert bad["country"] == "EGY"  # what the row said, not null
+
+
+def test_the_docs_quote_the_records_as_written() -> None:
+    page = (ROOT / "docs" / "cli.md").read_text()
+    assert '"ok": false' not in page
+    assert '"ok":false' in page
 
 
 def test_close_many_plain_stdin_to_stdout() -> None:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from opay_async import (
+    Amount,
     CloseOutcome,
     CloseRequest,
     OPayAPIError,
@@ -29,17 +30,22 @@ from opay_async import (
     PaymentNotClosedError,
     PaymentNotFoundError,
 )
+from opay_async._cli import _install
 from opay_async._cli._config import read_secret_key_file
 from opay_async._cli._exit import UsageError
 from opay_async._cli._feed import ThreadFeed
 from opay_async._cli._feed import _hand as hand
 from opay_async._cli._input import MAX_LINE_BYTES, InputError, open_source, rows_of
-from opay_async._cli._output import ResultsFile, already_closed, outcome_record
+from opay_async._cli._install import _requirement as install_requirement
+from opay_async._cli._install import install_hint
+from opay_async._cli._output import ResultsFile, outcome_record
 from opay_async._cli._parser import build_parser, positive_number, whole_number
 from opay_async._cli._report import Tally
+from opay_async._cli._resume import Skip, read_earlier
 from opay_async._cli._text import json_line, printable
 
 REQUEST = CloseRequest(reference="R-1", country="EG")
+install_metadata, install_shutil, install_sys = _install.metadata, _install.shutil, _install.sys
 
 
 def payment(status: OrderStatus) -> Payment:
@@ -254,11 +260,15 @@ def test_records_name_the_error() -> None:
         "country": "EG",
         "ok": True,
         "order_status": "CLOSE",
+        "amount_minor": None,  # OPay sent no amount
+        "amount_major": None,
+        "currency": None,
         "error_type": None,
         "error_code": None,
         "error": None,
         "retryable": None,
         "attempts": 2,
+        "supersedes": None,
     }
     not_found = outcome_record(failed(PaymentNotFoundError("02006", "payment not found.")), 1)
     assert (not_found["error_code"], not_found["error"]) == ("02006", "payment not found.")
@@ -277,41 +287,67 @@ def test_records_name_the_error() -> None:
     )
 
 
-def test_already_closed_counts_only_whole_lines(tmp_path: Path) -> None:
+def test_an_earlier_file_counts_only_whole_lines(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     with path.open("wb") as stream:
         for record in (
             {"reference": "A1", "order_no": "1", "order_status": "CLOSE"},
-            {"reference": "A2", "order_no": None, "order_status": None},
+            {"row": 2, "reference": "A2", "order_no": None, "order_status": None},
             {"reference": None, "order_no": "3", "order_status": "CLOSE"},
         ):
             stream.write(json_line(record))
         stream.write(b"[1, 2]\n")
         stream.write(b'{"reference": "' + b"L" * (2 << 20) + b'"}\n')  # too long to be ours
-        stream.write(b'{"reference": "A5", "order_status": "CLOSE"}')  # torn: no newline
-    seen = already_closed(str(path))
+        end = stream.tell()
+        stream.write(b'{"row":9,"reference": "A5", "order_status": "CLOSE"}')  # torn
+    seen = read_earlier(str(path))
     assert (seen.references, seen.order_numbers) == ({"A1"}, {"1", "3"})
-    assert (seen.records, seen.torn) == (3, True)
-    assert seen.has({"reference": "A1"})
-    assert not seen.has({"reference": "A5"})
-    assert seen.has({"reference": "", "order_no": "3"})
-    assert not seen.has({"reference": "", "order_no": ""})
+    assert (seen.records, seen.lines, seen.end) == (3, 5, end)
+    assert seen.tail == b'{"row":'
+    assert seen.decide(1, {"reference": "A1"}, None) == (Skip.CLOSED, None)
+    assert seen.decide(9, {"reference": "A5"}, "EG") == (None, None)  # torn: done again
+    assert seen.decide(3, {"reference": "", "order_no": "3"}, None) == (Skip.CLOSED, None)
+    assert seen.decide(2, {"reference": "A2"}, None) == (None, 2)  # retried, supersedes 2
+    assert seen.decide(2, {"reference": "A2"}, None) == (None, None)  # replaced already
+    assert seen.decide(6, {"reference": "A2"}, None) == (None, None)  # another row's record
+    assert seen.decide(4, {"reference": "", "order_no": ""}, "EG") == (None, None)
+    assert seen.decide(5, {"reference": "", "order_no": "77"}, "EG") == (None, None)
 
 
-def test_results_file_resume_appends_on_a_fresh_line(tmp_path: Path) -> None:
+def test_a_long_torn_tail_is_found_too(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(
+        b'{"row":1,"reference":"A1","order_status":"CLOSE"}\n{"row":2,' + b"x" * (3 << 20)
+    )
+    seen = read_earlier(str(path))
+    assert (seen.records, seen.lines, seen.tail) == (1, 1, b'{"row":')
+
+
+def test_results_file_resume_drops_a_torn_last_line(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     path.write_bytes(b'{"row":1,"reference":"A1","order_status":"CLOSE"}\n{"row":2,"ref')
     results = ResultsFile.open(str(path), resume=True, force=False, input_path=None)
     try:
-        assert results.closed.references == {"A1"}
+        assert results.earlier.references == {"A1"}
+        assert results.dropped_tail
         results.write({"row": 2, "reference": "A2"})
     finally:
         results.close()
-    assert path.read_bytes().split(b"\n")[1:] == [
-        b'{"row":2,"ref',
-        b'{"row":2,"reference":"A2"}',
-        b"",
-    ]
+    assert path.read_bytes().split(b"\n")[1:] == [b'{"row":2,"reference":"A2"}', b""]
+
+
+def test_resume_keeps_a_tail_that_is_not_ours(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    kept = b'{"row":1,"reference":"A1","order_status":"CLOSE"}\nnotes without a newline'
+    path.write_bytes(kept)
+    with pytest.raises(UsageError, match="ends with a partial line that is not a record"):
+        ResultsFile.open(str(path), resume=True, force=False, input_path=None)
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"call the bank")  # one line, no newline: a file of the user's
+    with pytest.raises(UsageError, match="not a results file"):
+        ResultsFile.open(str(notes), resume=True, force=False, input_path=None)
+    assert path.read_bytes() == kept
+    assert notes.read_bytes() == b"call the bank"
 
 
 def test_results_file_refusals(tmp_path: Path) -> None:
@@ -384,9 +420,9 @@ def test_tally_counts_and_summarises() -> None:
     ):
         assert text in shown
     assert tally.plain_words("out.jsonl") == [
-        '4 rows were not closed: their records in out.jsonl have "ok": false, with the '
+        '4 rows were not closed: their records in out.jsonl have "ok":false, with the '
         'error and whether a later run may close them ("retryable").',
-        "1 payment was paid meanwhile: refund them; do not mark their orders cancelled.",
+        "1 payment was paid meanwhile: refund it; do not mark its order cancelled.",
     ]
 
 
@@ -454,3 +490,135 @@ def test_read_secret_key_file(tmp_path: Path) -> None:
         read_secret_key_file(str(key_file))
     assert "parts_key" not in str(refused.value)
     assert refused.value.__suppress_context__
+
+
+def test_the_summary_speaks_of_one_row_in_the_singular() -> None:
+    console = Console(file=io.StringIO(), width=100)
+    tally = Tally(console, total=3, bar=False)
+    tally.add(closed())
+    tally.add(failed(PaymentNotFoundError("02006", "payment not found.")))
+    tally.skip(final=True)
+    assert tally.plain_words("out.jsonl") == [
+        '1 row was not closed: its record in out.jsonl has "ok":false, with the error and '
+        'whether a later run may close it ("retryable").',
+        "1 row was not sent again: its record in out.jsonl from an earlier run says why it "
+        "cannot be closed (not valid, not found, paid or failed); a row fixed in the input "
+        "is sent again.",
+    ]
+    assert not tally.all_closed  # a row an earlier run could not close is not closed
+    tally.skip(final=True)
+    words = tally.plain_words("out.jsonl")
+    assert words[1].startswith("2 rows were not sent again: their records in out.jsonl ")
+    assert " say why they cannot be closed" in words[1]
+    console.print(tally.summary())
+    shown = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "skipped: failed for good in an earlier run" in shown
+    assert "skipped: closed in an earlier run" not in shown
+
+
+def test_the_summary_shows_amounts_in_major_units() -> None:
+    def paid_for(amount: Amount | None, status: OrderStatus) -> Payment:
+        return Payment(
+            reference="R-1", order_no="211", country="EG", amount=amount, order_status=status
+        )
+
+    console = Console(file=io.StringIO(), width=100)
+    tally = Tally(console, total=None, bar=False)
+    for total, currency in ((78244, "EGP"), (100000, "EGP"), (1500, "XOF"), (7, "XYZ")):
+        payment_ = paid_for(Amount(total, currency), OrderStatus.CLOSE)
+        tally.add(CloseOutcome(request=REQUEST, payment=payment_, error=None, attempts=1))
+    tally.add(closed())  # no amount: counted, nothing to add
+    tally.add(failed(PaymentAlreadyPaidError(paid_for(Amount(5, "KWD"), OrderStatus.SUCCESS))))
+    console.print(tally.summary())
+    shown = console.file.getvalue()  # type: ignore[attr-defined]
+    for text in ("EGP 1,782.44", "XOF 1,500", "7 XYZ (minor units)", "KWD 0.005"):
+        assert text in shown, shown
+    assert "178244" not in shown
+
+
+def test_the_bar_leaves_room_for_the_terminals_echo() -> None:
+    for width in (40, 80, 100, 200):
+        console = Console(file=io.StringIO(), force_terminal=True, width=width)
+        with Tally(console, total=300) as tally:
+            for _ in range(7):
+                tally.add(closed())
+        drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", console.file.getvalue())  # type: ignore[attr-defined]
+        frames = [frame for frame in re.split(r"[\r\n]+", drawn) if frame.startswith("clos")]
+        assert frames
+        assert max(len(frame) for frame in frames) <= width - 2, width
+
+
+@pytest.mark.parametrize(
+    ("origin", "requirement"),
+    [
+        (None, "'opay-async[simulator]'"),  # from an index
+        (
+            {"url": "file:///src/opay%20async", "dir_info": {"editable": True}},
+            "-e '/src/opay async[simulator]'",
+        ),
+        (
+            {
+                "url": "https://github.com/o/opay-async.git",
+                "vcs_info": {"vcs": "git", "commit_id": "ab12"},
+            },
+            "'opay-async[simulator] @ git+https://github.com/o/opay-async.git@ab12'",
+        ),
+        (
+            {"url": "https://files.example/opay_async-0.1.0.tar.gz", "archive_info": {}},
+            "'opay-async[simulator] @ https://files.example/opay_async-0.1.0.tar.gz'",
+        ),
+        (
+            {"url": "file:///gone/opay_async-0.1.0.whl", "archive_info": {}},
+            "'opay-async[simulator]'",
+        ),
+        ({"dir_info": {}}, "'opay-async[simulator]'"),  # no url: not PEP 610
+    ],
+)
+def test_install_hints_install_from_where_the_package_came(
+    origin: dict[str, object] | None, requirement: str
+) -> None:
+    assert install_requirement("simulator", origin) == requirement
+
+
+def test_an_install_hint_for_a_checkout_that_is_not_editable(tmp_path: Path) -> None:
+    origin = {"url": tmp_path.as_uri(), "dir_info": {}}
+    assert install_requirement("cli", origin) == f"'{tmp_path}[cli]'"
+
+
+class _Distribution:
+    def __init__(self, text: str | None) -> None:
+        self.text = text
+
+    def read_text(self, name: str) -> str | None:
+        assert name == "direct_url.json"
+        return self.text
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        (None, "'opay-async[cli]'"),  # no direct_url.json: from an index
+        ("", "'opay-async[cli]'"),
+        ("{not json", "'opay-async[cli]'"),
+        ("[1]", "'opay-async[cli]'"),
+        ('{"url": "file:///co", "dir_info": {"editable": true}}', "-e '/co[cli]'"),
+    ],
+)
+def test_install_hints_read_pips_record_of_the_origin(
+    monkeypatch: pytest.MonkeyPatch, text: str | None, hint: str
+) -> None:
+    monkeypatch.setattr(install_metadata, "distribution", lambda _name: _Distribution(text))
+    monkeypatch.setattr(install_shutil, "which", lambda _name: install_sys.executable)
+    assert install_hint("cli") == f"python -m pip install {hint}"  # `python` is this one
+
+
+def test_install_hints_name_this_interpreter_when_python_is_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def missing(_name: str) -> None:
+        raise install_metadata.PackageNotFoundError(_name)
+
+    monkeypatch.setattr(install_metadata, "distribution", missing)
+    monkeypatch.setattr(install_shutil, "which", lambda _name: None)
+    monkeypatch.setattr(install_sys, "executable", "/opt/my env/bin/python3")
+    assert install_hint("cli") == "'/opt/my env/bin/python3' -m pip install 'opay-async[cli]'"

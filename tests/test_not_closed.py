@@ -123,6 +123,9 @@ async def test_records_are_json_and_say_what_to_do() -> None:
         "country": "EG",
         "ok": True,
         "order_status": "CLOSE",
+        "amount_minor": 400,  # OPay's total, in piastres
+        "amount_major": "4.00",  # EGP 4.00, exact text
+        "currency": "EGP",
         "error_type": None,
         "error_code": None,
         "error": None,
@@ -135,6 +138,7 @@ async def test_records_are_json_and_say_what_to_do() -> None:
         "PaymentAlreadyPaidError",
         False,
     )
+    assert (paid["amount_minor"], paid["currency"]) == (400, "EGP")  # the amount to refund
     assert (missing["error_code"], missing["order_status"]) == ("02006", None)
     assert isinstance(outcomes[2].error, PaymentNotFoundError)
     assert CloseOutcome.to_record(outcomes[2]) == missing

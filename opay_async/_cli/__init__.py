@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from ._exit import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from ._install import install_hint
 from ._parser import build_parser
 from ._text import PrintableFormatter, printable
 
@@ -30,9 +31,7 @@ __all__ = ["main"]
 
 def _require_cli_extra() -> None:
     if importlib.util.find_spec("rich") is None:
-        raise UsageError(
-            "the opay-async command needs the cli extra: pip install 'opay-async[cli]'"
-        )
+        raise UsageError(f"the opay-async command needs the cli extra: {install_hint('cli')}")
 
 
 def _run(args: argparse.Namespace) -> int:

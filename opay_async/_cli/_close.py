@@ -41,22 +41,26 @@ async def close(args: argparse.Namespace) -> int:
                 shown = printable(f"{type(error).__name__}: {error}")
                 print(f"opay-async: {shown}", file=sys.stderr)
             return EXIT_NOT_ALL_CLOSED
-    amount = f"{payment.amount.total} {payment.amount.currency}" if payment.amount else "-"
+    amount = payment.amount
     if args.json:
+        known = amount is not None and amount.exponent is not None
         record = {
-            "ok": True,
+            "ok": payment.is_closed,
             "reference": payment.reference,
             "order_no": payment.order_no,
             "country": payment.country,
-            "amount": amount,
             "order_status": payment.raw_order_status,
+            "amount_minor": amount.total if amount else None,
+            "amount_major": str(amount.major_units()) if amount and known else None,
+            "currency": amount.currency if amount else None,
         }
         _show(json_line(record))
     else:
         _show(
             printable(
                 f"{payment.raw_order_status} reference={payment.reference} "
-                f"order_no={payment.order_no} country={payment.country} amount={amount}",
+                f"order_no={payment.order_no} country={payment.country} "
+                f"amount={amount or '-'}",
                 limit=1000,
             )
         )

@@ -24,7 +24,8 @@ from ._exit import EXIT_INTERRUPTED, EXIT_NOT_ALL_CLOSED, EXIT_OK, UsageError, s
 from ._feed import ThreadFeed
 from ._input import InputError, Row, Source, chunks, open_source, rows_of
 from ._output import ResultsFile, outcome_record
-from ._report import Tally
+from ._report import Tally, plural
+from ._resume import Skip
 
 if TYPE_CHECKING:
     from .. import OPayClient
@@ -35,12 +36,15 @@ __all__ = ["close_many"]
 class _Run:
     """One run: rows in, records out, and how it ended."""
 
-    def __init__(self, source: Source, results: ResultsFile, tally: Tally, country: bool) -> None:
+    def __init__(
+        self, source: Source, results: ResultsFile, tally: Tally, country: str | None
+    ) -> None:
         self.source = source
         self.results = results
         self.tally = tally
-        self.country = country
-        self.numbers: dict[int, int] = {}  # bulk index -> input row, for rows in flight
+        self.country = country  # --country
+        # bulk index -> the input row's number, cells and the line it supersedes, in flight
+        self.rows_in_flight: dict[int, tuple[int, dict[str, str], int | None]] = {}
         self.input_error: InputError | None = None
         self.output_error: UsageError | None = None
         self.interrupted = False
@@ -48,28 +52,31 @@ class _Run:
     async def rows(self) -> AsyncGenerator[dict[str, str], None]:
         """The rows to close, in input order, read in a thread.
 
-        Rows ``--resume`` finds closed are counted and skipped. A bad line stops the
-        input there (the rows before it are finished) and is kept in ``input_error``.
+        Rows ``--resume`` finds done (closed, or failed for good) are counted and
+        skipped. A bad line stops the input there (the rows before it are finished) and
+        is kept in ``input_error``.
         """
-        rows = rows_of(chunks(self.source), name=self.source.name, country=self.country)
+        has_country = self.country is not None
+        rows = rows_of(chunks(self.source), name=self.source.name, country=has_country)
         feed: ThreadFeed[Row] = ThreadFeed(rows)
         index = 0
         try:
             async with contextlib.aclosing(feed.items()) as items:
                 async for number, row in items:
-                    if self.results.closed.has(row):
-                        self.tally.skip()
+                    skip, supersedes = self.results.earlier.decide(number, row, self.country)
+                    if skip is not None:
+                        self.tally.skip(final=skip is Skip.FINAL)
                         continue
-                    if not self.country and not row.get("country"):
-                        self._refuse(number, row)  # a row of its own, the run goes on
+                    if not has_country and not row.get("country"):
+                        self._refuse(number, row, supersedes)  # a row of its own
                         continue
-                    self.numbers[index] = number
+                    self.rows_in_flight[index] = (number, row, supersedes)
                     index += 1
                     yield row
         except InputError as error:
             self.input_error = error
 
-    def _refuse(self, number: int, row: dict[str, str]) -> None:
+    def _refuse(self, number: int, row: dict[str, str], supersedes: int | None) -> None:
         """Write the failed record of a row that names no country, with no ``--country``."""
         error = OPayValidationError(
             "country",
@@ -78,7 +85,7 @@ class _Run:
             order_no=row.get("order_no") or None,
         )
         outcome = CloseOutcome(request=None, payment=None, error=error, attempts=0)
-        self.results.write(outcome_record(outcome, number))
+        self.results.write(outcome_record(outcome, number, said=row, supersedes=supersedes))
         self.tally.add(outcome)
 
     async def close_all(self, client: OPayClient, args: argparse.Namespace) -> None:
@@ -100,7 +107,9 @@ class _Run:
 
     async def _write_all(self, outcomes: AsyncIterator[CloseOutcome]) -> None:
         async for outcome in outcomes:
-            self.results.write(outcome_record(outcome, self.numbers.pop(outcome.index)))
+            number, row, supersedes = self.rows_in_flight.pop(outcome.index)
+            said = {**row, "country": row.get("country") or self.country or ""}
+            self.results.write(outcome_record(outcome, number, said=said, supersedes=supersedes))
             self.tally.add(outcome)
 
 
@@ -141,7 +150,12 @@ def close_many(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     bar = not (results.is_terminal or args.verbose)  # nothing else writes where it draws
     tally = Tally(console, total, bar=bar)
-    run = _Run(source, results, tally, country)
+    run = _Run(source, results, tally, args.country)
+    if results.dropped_tail:
+        tally.notes.append(
+            f"--resume dropped the partial last line of {results.name} (a run stopped "
+            "mid-write): that record was never finished, and its row was done again."
+        )
     try:
         with tally:
             asyncio.run(run.close_all(client, args))
@@ -165,7 +179,7 @@ def close_many(args: argparse.Namespace) -> int:
         raise run.input_error
     if run.interrupted:
         console.print(
-            f"interrupted: {results.written} rows written to {results.name}; "
+            f"interrupted: {plural(results.written, 'row')} written to {results.name}; "
             "run again with --resume to continue",
             markup=False,
             highlight=False,

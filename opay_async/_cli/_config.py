@@ -9,6 +9,7 @@ those in ``ps``): it comes from the environment or from ``--secret-key-file``.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import stat
 from typing import Any, Final
@@ -17,10 +18,15 @@ from .. import OPayClient, OPayError, RetryPolicy, SecretKey
 from ._exit import UsageError
 from ._text import printable
 
-__all__ = ["SIMULATED_FAULT_RATE", "build_client", "read_secret_key_file"]
+__all__ = ["SIMULATED_FAULT_RATE", "SIMULATOR_URL", "build_client", "read_secret_key_file"]
 
 #: Transient 50003 answers the built-in simulator gives, to show retries at work.
 SIMULATED_FAULT_RATE: Final = 0.03
+#: The base URL of the built-in simulator, as ``-v`` logs it: it runs inside the process
+#: and nothing is sent anywhere (``.invalid`` is a name no DNS ever resolves, RFC 2606).
+SIMULATOR_URL: Final = "https://opay-simulator.invalid"
+
+logger = logging.getLogger("opay_async.cli")
 #: A key file larger than this is not a key file.
 MAX_KEY_FILE_BYTES: Final = 4096
 
@@ -71,7 +77,11 @@ def _simulator_client(options: dict[str, Any]) -> OPayClient:
     fake = FakeOPay(auto_create=True)
     fake.set_fault_rates(service_unavailable=SIMULATED_FAULT_RATE, seed=2026)
     fake.set_latency(0.005, 0.04)
-    return fake.client(**options)
+    logger.info(
+        "--simulate: requests go to the simulator inside this process (%s); nothing leaves it",
+        SIMULATOR_URL,
+    )
+    return fake.client(base_url=SIMULATOR_URL, **options)
 
 
 def _tuning(args: argparse.Namespace) -> dict[str, Any]:
@@ -113,6 +123,6 @@ def _where_from(error: OPayError, args: argparse.Namespace) -> str:
     if getattr(args, flag.removeprefix("--").replace("-", "_"), None) is not None:
         return f"{error} (from {flag})"
     if str(error).startswith(f"{field}: set the "):  # missing
-        alternative = " FILE, or try --simulate" if field == "secret_key" else ""
-        return f"{error}, or pass {flag}{alternative}"
+        argument = " FILE" if field == "secret_key" else ""
+        return f"{error}, or pass {flag}{argument}, or try --simulate"
     return f"{error} (from ${variable})"

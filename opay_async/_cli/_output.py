@@ -1,38 +1,46 @@
 """The JSON-lines results file of ``close-many``: one line per input row, written as it comes.
 
 Each record is one ``os.write`` of a whole line (no buffer to flush at exit, nothing half
-written by Python), so a run that is killed loses nothing it wrote. A run that crashed
-mid-write (or met a full disk) can leave a last line without its newline: ``--resume``
-counts only lines that end in a newline, and appends on a fresh line.
+written by Python), so a run that is killed loses nothing it wrote. A run that was killed
+mid-write (or met a full disk) can leave a last line without its newline: that partial
+record was never finished, so ``--resume`` drops it (the file is cut back to its last
+complete line, as a database drops a torn log tail) and does its row again. Which rows
+``--resume`` sends again is ``_resume``'s rule.
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-import attrs
-
+from .. import OPayValidationError
 from ._exit import UsageError
+from ._resume import RECORD_START, Earlier, read_earlier
 from ._text import json_line, printable
 
 if TYPE_CHECKING:
     from .. import CloseOutcome
 
-__all__ = ["Closed", "ResultsFile", "already_closed", "outcome_record"]
-
-#: Lines of an earlier results file longer than this are not records of ours.
-MAX_RECORD_BYTES: Final = 1 << 20
+__all__ = ["ResultsFile", "outcome_record"]
 
 
-def outcome_record(outcome: CloseOutcome, row: int) -> dict[str, Any]:
+def outcome_record(
+    outcome: CloseOutcome,
+    row: int,
+    *,
+    said: Mapping[str, str] | None = None,
+    supersedes: int | None = None,
+) -> dict[str, Any]:
     """The JSON object written for ``outcome``: its ``to_record()``, with its input ``row``.
 
     ``row`` (1 for the first data row) takes the place of the outcome's ``index`` in the
-    bulk run, which means nothing to whoever reads the file.
+    bulk run, which means nothing to whoever reads the file. A row that was not valid
+    keeps what it ``said`` (its reference, order number and country as written, the
+    country from ``--country`` when it named none). ``supersedes`` is the line number of
+    the earlier record this one replaces (``--resume``), else ``None``.
 
     Examples:
         >>> from opay_async import CloseOutcome, CloseRequest, PaymentNotFoundError
@@ -45,71 +53,11 @@ def outcome_record(outcome: CloseOutcome, row: int) -> dict[str, Any]:
     """
     record: dict[str, Any] = {"row": row}
     record.update((key, value) for key, value in outcome.to_record().items() if key != "index")
+    if said is not None and isinstance(outcome.error, OPayValidationError):
+        for key in ("reference", "order_no", "country"):
+            record[key] = said.get(key) or None
+    record["supersedes"] = supersedes
     return record
-
-
-@attrs.define
-class Closed:
-    """What an earlier results file shows.
-
-    Attributes:
-        references: References of rows it shows closed.
-        order_numbers: Order numbers of rows it shows closed.
-        records: Complete lines that are JSON objects.
-        torn: Whether its last line lacks a newline (a run stopped mid-write).
-    """
-
-    references: set[str] = attrs.field(factory=set[str])
-    order_numbers: set[str] = attrs.field(factory=set[str])
-    records: int = 0
-    torn: bool = False
-
-    def has(self, row: dict[str, str]) -> bool:
-        """Whether ``row`` (a row of the input) was closed by the earlier run."""
-        reference, order_no = row.get("reference"), row.get("order_no")
-        if reference:
-            return reference in self.references
-        return bool(order_no) and order_no in self.order_numbers
-
-
-def _note(closed: Closed, line: bytes) -> None:
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return
-    if not isinstance(record, dict):
-        return
-    closed.records += 1
-    if record.get("order_status") != "CLOSE":  # pyright: ignore[reportUnknownMemberType]
-        return
-    reference, order_no = record.get("reference"), record.get("order_no")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-    if isinstance(reference, str):
-        closed.references.add(reference)
-    if isinstance(order_no, str):
-        closed.order_numbers.add(order_no)
-
-
-def already_closed(path: str) -> Closed:
-    """What the results file at ``path`` shows, reading it a line at a time (bounded).
-
-    Only lines that end in a newline count: a last line without one was torn by a
-    crash or a full disk, and its row is done again.
-
-    Raises:
-        OSError: The file cannot be read.
-    """
-    closed = Closed()
-    with open(path, "rb") as stream:
-        while line := stream.readline(MAX_RECORD_BYTES):
-            if not line.endswith(b"\n"):
-                if len(line) < MAX_RECORD_BYTES:
-                    closed.torn = True
-                    break
-                while (rest := stream.readline(MAX_RECORD_BYTES)) and not rest.endswith(b"\n"):
-                    pass  # skip a line too long to be ours
-                continue
-            _note(closed, line)
-    return closed
 
 
 def _describe(error: OSError) -> str:
@@ -123,18 +71,20 @@ class ResultsFile:
 
     Attributes:
         name: How messages name it.
-        closed: What the file showed before this run (``--resume``), else nothing.
+        earlier: What the file showed before this run (``--resume``), else nothing.
         written: Records written by this run.
+        dropped_tail: Whether ``--resume`` dropped a torn last line.
         is_terminal: Whether the records go to a terminal.
         owned: Whether it is a file this run opened (not standard output).
     """
 
-    def __init__(self, fd: int, name: str, closed: Closed, *, owned: bool) -> None:
+    def __init__(self, fd: int, name: str, earlier: Earlier, *, owned: bool) -> None:
         self._fd = fd
         self.owned = owned
         self.name = name
-        self.closed = closed
+        self.earlier = earlier
         self.written = 0
+        self.dropped_tail = False
         self.is_terminal = os.isatty(fd)
 
     @classmethod
@@ -143,19 +93,20 @@ class ResultsFile:
 
         Args:
             path: The ``--output`` argument.
-            resume: Append, skipping what the file shows closed.
+            resume: Append, skipping what the file shows done (see ``_resume``).
             force: Overwrite an existing file.
             input_path: The input file's path, which must not be overwritten.
 
         Raises:
             UsageError: A directory, a missing directory, the input file itself, an
                 existing file without ``--resume`` or ``--force``, a file that is not a
-                results file, or one that cannot be opened.
+                results file (or ends with a partial line that is not a record), or one
+                that cannot be opened.
         """
         if path == "-":
             if resume:
                 raise UsageError("--resume needs --output FILE")
-            return cls(1, "standard output", Closed(), owned=False)
+            return cls(1, "standard output", Earlier(), owned=False)
         name = printable(path)
         try:
             mode = os.stat(path).st_mode
@@ -177,19 +128,28 @@ class ResultsFile:
 
     @classmethod
     def _open(cls, path: str, name: str, *, resume: bool) -> ResultsFile:
-        closed = Closed()
+        earlier = Earlier()
         if resume:
-            closed = already_closed(path)
-            if closed.records == 0 and os.path.getsize(path) > 0 and not closed.torn:
+            earlier = read_earlier(path)
+            ours = earlier.tail is None or earlier.tail.startswith(RECORD_START)
+            if earlier.records == 0 and (earlier.lines > 0 or not ours):
                 raise UsageError(f"--output {name} is not a results file (no JSON lines)")
+            if not ours:
+                raise UsageError(
+                    f"--output {name} ends with a partial line that is not a record: "
+                    "remove it, or choose another file"
+                )
         flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if resume else os.O_TRUNC)
-        results = cls(os.open(path, flags, 0o666), name, closed, owned=True)
-        if closed.torn:
-            try:
-                results.write_bytes(b"\n")  # the torn line stays alone, and does not count
-            except UsageError:
+        results = cls(os.open(path, flags, 0o666), name, earlier, owned=True)
+        if earlier.torn:
+            try:  # the torn record was never finished: drop it, and do its row again
+                os.ftruncate(results._fd, earlier.end)
+            except OSError as error:
                 results.close()
-                raise
+                raise UsageError(
+                    f"cannot drop the partial last line of {name}: {error.strerror}"
+                ) from None
+            results.dropped_tail = True
         return results
 
     def write_bytes(self, data: bytes) -> None:

@@ -214,10 +214,23 @@ def _close_many_options(many: argparse.ArgumentParser) -> None:
 
 
 def _simulate_options(simulate: argparse.ArgumentParser) -> None:
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=whole_number(0, 65535), default=8000)
-    simulate.add_argument("--merchant-id", help="merchant id it accepts")
-    simulate.add_argument("--secret-key-file", metavar="FILE", help="secret key it checks")
+    simulate.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    simulate.add_argument(
+        "--port",
+        type=whole_number(0, 65535),
+        default=8000,
+        help="port to listen on; 0 picks a free one (default: %(default)s)",
+    )
+    simulate.add_argument(
+        "--merchant-id", help="merchant id it accepts (default: its own, in the banner)"
+    )
+    simulate.add_argument(
+        "--secret-key-file",
+        metavar="FILE",
+        help="file holding the secret key it checks (default: its public made-up key)",
+    )
     simulate.add_argument(
         "--strict",
         action="store_true",
@@ -266,7 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _simulate_options(
         commands.add_parser(
-            "simulate", help="serve the OPay simulator over HTTP (needs opay-async[simulator])"
+            "simulate",
+            help="serve the OPay simulator over HTTP (needs the simulator extra)",
+            description="Serve the OPay simulator (FakeOPay) over HTTP until Ctrl-C, for "
+            "services in any language: it answers the Cancel Payment API and checks "
+            "signatures like OPay, with an admin API under /_simulator/. Its banner says "
+            "where it listens and prints the export line that points a client at it.",
         )
     )
     return parser

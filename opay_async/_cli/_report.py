@@ -2,8 +2,11 @@
 
 The bar is drawn only where nothing else is written: on a terminal, when the results do
 not go to that terminal too (``close-many`` decides, see ``Tally``). Its last frame shows
-the final counts. Text that comes from the input or from OPay (error codes, order
-statuses) is shown with its control characters escaped and is never read as markup.
+the final counts. It stays two columns short of the terminal's width: Ctrl-C makes the
+terminal echo ``^C`` where the cursor is, and on a full line that wraps, so the bar
+would be redrawn below its old frame instead of over it. Text that comes from the input
+or from OPay (error codes, order statuses) is shown with its control characters escaped
+and is never read as markup.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Final
 
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.constrain import Constrain
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -25,19 +30,45 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from .. import PaymentAlreadyPaidError, PaymentNotClosedError
+from .. import Amount, PaymentAlreadyPaidError, PaymentNotClosedError
 from ._text import printable
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from .. import CloseOutcome
+    from .. import CloseOutcome, Payment
 
-__all__ = ["Tally"]
+__all__ = ["Tally", "plural"]
 
 
 #: Distinct error codes (or order statuses) listed in the summary; the rest are summed.
 SHOWN_CODES: Final = 12
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``count`` and ``noun``, in the plural unless ``count`` is 1.
+
+    Examples:
+        >>> plural(1, "row"), plural(0, "row"), plural(2, "payment was", "payments were")
+        ('1 row', '0 rows', '2 payments were')
+    """
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
+#: Columns the bar leaves free at the right: room for the terminal's ``^C``.
+ECHO_ROOM: Final = 2
+
+
+class _Bar(Progress):
+    """A progress display narrower than the terminal by ``ECHO_ROOM`` columns."""
+
+    def __init__(self, *columns: ProgressColumn, console: Console) -> None:
+        self._screen = console  # Progress asks for its renderable before it knows its console
+        super().__init__(*columns, console=console, transient=False)
+
+    def get_renderable(self) -> RenderableType:
+        """The bar, constrained to the terminal's width as it is now, less the room."""
+        return Constrain(super().get_renderable(), max(self._screen.width - ECHO_ROOM, 1))
 
 
 def _most_common(counts: Counter[str]) -> list[tuple[str, int]]:
@@ -47,6 +78,19 @@ def _most_common(counts: Counter[str]) -> list[tuple[str, int]]:
     if rest:
         shown.append((f"{len(counts) - SHOWN_CODES} other", rest))
     return shown
+
+
+def _amounts(totals: Counter[str]) -> list[str]:
+    """Totals in minor units by currency, shown in major units (``EGP 1,234.56``)."""
+    shown = [str(Amount(total, currency)) for currency, total in sorted(totals.items())]
+    if len(shown) > SHOWN_CODES:
+        shown[SHOWN_CODES - 1 :] = [f"and {len(shown) - SHOWN_CODES + 1} other currencies"]
+    return shown
+
+
+def _count_amount(totals: Counter[str], payment: Payment | None) -> None:
+    if payment is not None and payment.amount is not None:
+        totals[payment.amount.currency] += payment.amount.total
 
 
 class Tally:
@@ -66,14 +110,20 @@ class Tally:
         not_closed: Other states OPay reported after the close, counted by state.
         failed: Outcomes with any other error.
         retries: Attempts beyond the first, summed.
-        skipped: Rows skipped by ``--resume``.
+        skipped: Rows skipped by ``--resume``: closed, or failed for good, earlier.
+        skipped_final: Of those, the rows an earlier run found cannot be closed.
+        closed_amounts: What the closed payments were for, in minor units by currency.
+        paid_amounts: What the payments paid meanwhile were for (to refund).
         interrupted: Whether the run was stopped before the end of its input.
     """
 
     def __init__(self, console: Console, total: int | None, *, bar: bool = True) -> None:
         self.console = console
         self.total = total
-        self.done = self.closed = self.paid = self.failed = self.retries = self.skipped = 0
+        self.done = self.closed = self.paid = self.failed = self.retries = 0
+        self.skipped = self.skipped_final = 0
+        self.closed_amounts: Counter[str] = Counter()
+        self.paid_amounts: Counter[str] = Counter()
         self.notes: list[str] = []  # plain words printed under the summary
         self.interrupted = False
         self.not_closed: Counter[str] = Counter()
@@ -82,7 +132,7 @@ class Tally:
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         if bar and console.is_terminal:
-            self._progress = Progress(
+            self._progress = _Bar(
                 TextColumn("[bold]closing"),
                 BarColumn(),
                 MofNCompleteColumn(),
@@ -93,7 +143,6 @@ class Tally:
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
                 console=console,
-                transient=False,
             )
 
     def __enter__(self) -> Tally:
@@ -126,8 +175,10 @@ class Tally:
         error = outcome.error
         if error is None:
             self.closed += 1
+            _count_amount(self.closed_amounts, outcome.payment)
         elif isinstance(error, PaymentAlreadyPaidError):
             self.paid += 1
+            _count_amount(self.paid_amounts, error.payment)
         elif isinstance(error, PaymentNotClosedError):
             self.not_closed[error.payment.raw_order_status] += 1
         else:
@@ -135,9 +186,14 @@ class Tally:
             self.errors[str(getattr(error, "code", type(error).__name__))] += 1
         self._draw()
 
-    def skip(self) -> None:
-        """Count a row skipped by ``--resume`` (it moves the bar too)."""
+    def skip(self, *, final: bool = False) -> None:
+        """Count a row skipped by ``--resume`` (it moves the bar too).
+
+        Args:
+            final: The row failed for good in an earlier run (else it was closed).
+        """
         self.skipped += 1
+        self.skipped_final += final
         self._draw()
 
     def _draw(self, *, final: bool = False) -> None:
@@ -159,8 +215,8 @@ class Tally:
 
     @property
     def all_closed(self) -> bool:
-        """Whether every outcome was a closed payment."""
-        return self.closed == self.done
+        """Whether every row is closed: every outcome, and every row ``--resume`` skipped."""
+        return self.closed == self.done and self.skipped_final == 0
 
     def summary(self, *, interrupted: bool | None = None) -> Table:
         """A table of what happened (``interrupted`` defaults to the attribute)."""
@@ -171,11 +227,19 @@ class Tally:
         table.add_column("what")
         table.add_column("count", justify="right")
         table.add_row("processed", f"{self.done}" + (f" of {self.total}" if self.total else ""))
-        if self.skipped:
-            table.add_row("skipped (closed in an earlier run)", str(self.skipped))
+        if self.skipped - self.skipped_final:
+            table.add_row(
+                "skipped: closed in an earlier run", str(self.skipped - self.skipped_final)
+            )
+        if self.skipped_final:
+            table.add_row("skipped: failed for good in an earlier run", str(self.skipped_final))
         table.add_row("closed", str(self.closed))
+        for amount in _amounts(self.closed_amounts):
+            table.add_row("  amount", amount)
         if self.paid:
             table.add_row("paid meanwhile: refund, do not cancel", str(self.paid))
+            for amount in _amounts(self.paid_amounts):
+                table.add_row("  amount", amount)
         for status, count in _most_common(self.not_closed):
             table.add_row(Text(f"answered {status} (not closed)"), str(count))
         table.add_row("failed", str(self.failed))
@@ -196,15 +260,27 @@ class Tally:
         lines: list[str] = []
         not_closed = self.done - self.closed
         if not_closed:
-            rows = "1 row was" if not_closed == 1 else f"{not_closed} rows were"
+            one = not_closed == 1
             lines.append(
-                f"{rows} not closed: their records in {results} have "
-                '"ok": false, with the error and whether a later run may close them '
-                '("retryable").'
+                f"{plural(not_closed, 'row was', 'rows were')} not closed: "
+                f"{'its record' if one else 'their records'} in {results} "
+                f'{"has" if one else "have"} "ok":false, with the error and whether a later '
+                f'run may close {"it" if one else "them"} ("retryable").'
             )
         if self.paid:
-            payments = "1 payment was" if self.paid == 1 else f"{self.paid} payments were"
+            one = self.paid == 1
             lines.append(
-                f"{payments} paid meanwhile: refund them; do not mark their orders cancelled."
+                f"{plural(self.paid, 'payment was', 'payments were')} paid meanwhile: "
+                f"refund {'it' if one else 'them'}; do not mark "
+                f"{'its order' if one else 'their orders'} cancelled."
+            )
+        if self.skipped_final:
+            one = self.skipped_final == 1
+            lines.append(
+                f"{plural(self.skipped_final, 'row was', 'rows were')} not sent again: "
+                f"{'its record' if one else 'their records'} in {results} from an earlier "
+                f"run {'says' if one else 'say'} why {'it' if one else 'they'} cannot be "
+                "closed (not valid, not found, paid or failed); a row fixed in the input "
+                "is sent again."
             )
         return lines + self.notes

@@ -13,6 +13,7 @@ from typing import Any
 from .. import OPayError
 from ._config import read_secret_key_file
 from ._exit import EXIT_OK, UsageError, stop_on_sigterm
+from ._install import install_hint
 from ._text import printable
 
 __all__ = ["simulate"]
@@ -22,8 +23,9 @@ def simulate(args: argparse.Namespace) -> int:
     """Serve ``FakeOPay`` on ``--host``/``--port`` and print its banner; 0 when stopped.
 
     The banner's first line is ``OPay simulator listening on <base URL>`` (with
-    ``--port 0``, the port it got); its last lines are an ``export`` line pointing
-    ``OPayClient.from_env()`` at it. A key given with ``--secret-key-file`` is never shown.
+    ``--port 0``, the port it got); then come its settings, an ``export`` line pointing
+    ``OPayClient.from_env()`` at it, and last ``Ctrl-C stops it.``. A key given with
+    ``--secret-key-file`` is never shown.
 
     Raises:
         UsageError: The ``simulator`` extra (uvicorn) is missing, the port cannot be
@@ -31,7 +33,7 @@ def simulate(args: argparse.Namespace) -> int:
     """
     if importlib.util.find_spec("uvicorn") is None:
         raise UsageError(
-            "opay-async simulate needs the simulator extra: pip install 'opay-async[simulator]'"
+            f"opay-async simulate needs the simulator extra: {install_hint('simulator')}"
         )
     from ..testing import FakeOPay, SimulatorBanner  # noqa: PLC0415 (only this command)
 
