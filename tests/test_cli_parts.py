@@ -29,20 +29,20 @@ from opay_async import (
     PaymentAlreadyPaidError,
     PaymentNotClosedError,
     PaymentNotFoundError,
+    _install,
 )
-from opay_async._cli import _install
 from opay_async._cli._config import read_secret_key_file
 from opay_async._cli._exit import UsageError
 from opay_async._cli._feed import ThreadFeed
 from opay_async._cli._feed import _hand as hand
 from opay_async._cli._input import MAX_LINE_BYTES, InputError, open_source, rows_of
-from opay_async._cli._install import _requirement as install_requirement
-from opay_async._cli._install import install_hint
 from opay_async._cli._output import ResultsFile, outcome_record
 from opay_async._cli._parser import build_parser, positive_number, whole_number
 from opay_async._cli._report import Tally
 from opay_async._cli._resume import Skip, read_earlier
 from opay_async._cli._text import json_line, printable
+from opay_async._install import _requirement as install_requirement
+from opay_async._install import install_hint
 
 REQUEST = CloseRequest(reference="R-1", country="EG")
 install_metadata, install_shutil, install_sys = _install.metadata, _install.shutil, _install.sys

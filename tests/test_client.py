@@ -185,7 +185,7 @@ async def test_the_aiohttp_backend_builds_and_closes() -> None:
 
 def test_the_aiohttp_backend_says_which_extra_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "aiohttp", None)
-    with pytest.raises(OPayValidationError, match=r"opay-async\[aiohttp\]"):
+    with pytest.raises(OPayValidationError, match=r"pip install .*\[aiohttp\]"):
         OPayClient(MERCHANT_ID, SECRET_KEY, backend="aiohttp")
 
 

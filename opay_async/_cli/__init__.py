@@ -21,8 +21,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from .._install import install_hint
 from ._exit import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
-from ._install import install_hint
 from ._parser import build_parser
 from ._text import PrintableFormatter, printable
 

@@ -11,9 +11,9 @@ import sys
 from typing import Any
 
 from .. import OPayError
+from .._install import install_hint
 from ._config import read_secret_key_file
 from ._exit import EXIT_OK, UsageError, stop_on_sigterm
-from ._install import install_hint
 from ._text import printable
 
 __all__ = ["simulate"]

@@ -23,6 +23,7 @@ from typing import Final, Literal
 import httpx2
 
 from .._errors import OPayValidationError
+from .._install import install_hint
 from ._pool import ShardedTransport
 from ._proxies import environment_routes
 
@@ -80,7 +81,7 @@ def check_backend(backend: object) -> Backend:
         if importlib.util.find_spec("aiohttp") is None:
             raise OPayValidationError(
                 "backend",
-                "'aiohttp' needs the aiohttp extra: pip install 'opay-async[aiohttp]'",
+                f"'aiohttp' needs the aiohttp extra: {install_hint('aiohttp')}",
             )
         return "aiohttp"
     raise OPayValidationError("backend", f"must be 'httpx2' or 'aiohttp', got {backend!r}")

@@ -378,7 +378,8 @@ class FakeOPay:
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncGenerator[str, None]:
         """Serve the simulator over real HTTP with uvicorn while the block runs.
 
-        Needs the ``simulator`` extra (``pip install 'opay-async[simulator]'``).
+        Needs the ``simulator`` extra (uvicorn; from a checkout:
+        ``python -m pip install -e '.[simulator]'``).
 
         Args:
             host: The address to listen on (loopback by default: the SDK sends ``http://``

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final
 
 from .._errors import OPayValidationError
+from .._install import install_hint
 from ._asgi import SimulatedDrop
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def _server(app: ASGIApp, host: str, port: int) -> Any:
         raise OPayValidationError(
             "serve",
             "serving the simulator over HTTP needs uvicorn, the 'simulator' extra: "
-            "pip install 'opay-async[simulator]'",
+            + install_hint("simulator"),
         ) from None
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="off"

@@ -260,7 +260,7 @@ async def test_serving_on_a_taken_port_fails_clearly() -> None:
 
 async def test_serving_without_uvicorn_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn now fails
-    with pytest.raises(OPayValidationError, match=r"opay-async\[simulator\]"):
+    with pytest.raises(OPayValidationError, match=r"pip install .*\[simulator\]"):
         async with FakeOPay().serve():
             pass
 
