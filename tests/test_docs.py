@@ -163,17 +163,9 @@ def uses_top_level_await(sample: str) -> bool:
     return False
 
 
-#: Pages rewritten in parallel with this check; they join it when they show ``asyncio.run``.
-NOT_YET = {"README.md", "bulk.md"}
-
-
 @pytest.mark.parametrize(
     "page",
-    [
-        page
-        for page in PAGES
-        if page.name not in NOT_YET and any(map(uses_top_level_await, python_samples(page)))
-    ],
+    [page for page in PAGES if any(map(uses_top_level_await, python_samples(page)))],
     ids=lambda page: page.name,
 )
 def test_a_page_with_top_level_await_shows_how_to_run_it(page: Path) -> None:
