@@ -4,9 +4,9 @@ The runner (``_runner.py``) starts this script once per run, so no run warms ano
 each run's CPU time and peak RSS are its own. It closes ``warm_up`` payments untimed,
 then times the N closes with ``perf_counter`` (wall) and ``process_time`` (this
 process's CPU), and prints one JSON line: the spec, the counts, the timings, the peak
-RSS and, for the SDK, the file ``opay_async`` was imported from (the runner checks it is
-the tree it meant). With ``"profile": PATH`` in the spec, the timed part runs under
-cProfile and the stats go to PATH.
+RSS, the HTTP libraries the run imported and, for the SDK, the file ``opay_async`` was
+imported from (the runner checks it is the one it meant). With ``"profile": PATH`` in the
+spec, the timed part runs under cProfile and the stats go to PATH.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _contenders import CONTENDERS, ERRORS_KEPT, Batch, Tally, run, stream
+from _contenders import CONTENDERS, ERRORS_KEPT, HTTP_MODULES, Batch, Tally, run, stream
 
 
 def peak_rss_mib() -> float:
@@ -80,6 +80,7 @@ def measure_run(spec: dict[str, Any]) -> dict[str, Any]:
         "errors": tally.errors[:ERRORS_KEPT],
         "rss_mib": peak_rss_mib(),
         "opay_async": sys.modules["opay_async"].__file__ if sdk else None,
+        "http_modules": [module for module in HTTP_MODULES if module in sys.modules],
         **timing,
     }
 

@@ -1,26 +1,30 @@
-r"""Bulk close benchmark: opay-async against raw httpx and raw aiohttp.
+r"""Bulk close benchmark: opay-async against raw httpx2, raw httpx and raw aiohttp.
 
-    python benchmarks/bulk_close.py                  # tables at C=100 and C=10, memory run
+    python benchmarks/bulk_close.py                  # tables at C=10, 100, 400; memory run
     python benchmarks/bulk_close.py --quick          # a smoke run (N=300, one round)
     python benchmarks/bulk_close.py --baseline HEAD~3 --skip-memory   # before / after
     python benchmarks/bulk_close.py --markdown docs/_bench.md \
-        --chart docs/closes_per_second.png --chart-concurrency 10,25,50,100
+        --chart docs/closes_per_second.png --chart-concurrency 10,25,50,100,200,400
 
 A loopback HTTP/1.1 keep-alive server (processes of its own, see ``_server.py``) answers
-every close after ``--latency`` seconds. Five contenders each close N payments at
-concurrency C: raw httpx, raw httpx on httpx-aiohttp's transport and raw aiohttp (a
-semaphore and ``asyncio.gather``, the request signed by hand), and
-``OPayClient.close_many`` on each backend (``_contenders.py``). Every run is a fresh
-process, so its CPU time and peak RSS are its own and no run warms another; each does a
-short warm-up before the timed part (``_worker.py``). Runs are interleaved, in an order
-that rotates, for ``--rounds`` rounds (``_runner.py``); the tables show the median
-closes/s and CPU per close and the highest peak RSS (``_report.py``). ``--baseline REV``
-also runs the SDK contenders from another revision of this repository, in the same
-rounds. The memory run streams ``iter_close_many`` over a lazily generated input of each
-``--memory-sizes`` length: peak RSS must not grow with the input.
+every close after ``--latency`` seconds. Six contenders each close N payments at
+concurrency C: raw legacy httpx, raw httpx2 and raw aiohttp (a semaphore and
+``asyncio.gather``, the request signed by hand), and ``OPayClient.close_many`` on each
+backend and on httpx2's stock pool (``_contenders.py``). Every run is a fresh process,
+so its CPU time and peak RSS are its own and no run warms another; each does a short
+warm-up before the timed part (``_worker.py``). Runs are interleaved, in an order that
+rotates, for ``--rounds`` rounds (``_runner.py``); the tables show the median closes/s
+and CPU per close, each also as a ratio to raw aiohttp's in the same run, and the
+highest peak RSS (``_report.py``). ``--baseline REV`` also runs the SDK contenders from
+another revision of this repository, in the same rounds. The memory run streams
+``iter_close_many`` over a lazily generated input of each ``--memory-sizes`` length:
+peak RSS must not grow with the input.
 
-Contenders whose libraries are not installed are skipped, with the command that installs
-them. Absolute numbers depend on the machine: compare within one run.
+The SDK measured is this checkout's code as installed (``nox -s bench`` installs it as a
+wheel, with only its declared dependencies, the way users get it); the run stops if the
+installed ``opay_async`` is other code. Contenders whose libraries are not installed are
+skipped, with the command that installs them. Absolute numbers depend on the machine:
+compare within one run.
 """
 
 from __future__ import annotations
@@ -73,7 +77,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--n", type=int, help="closes per timed run (2000; --quick: 300)")
     parser.add_argument(
-        "--concurrency", type=levels_of, default=[100, 10], help="levels for the tables (100,10)"
+        "--concurrency",
+        type=levels_of,
+        default=[100, 10, 400],
+        help="levels for the tables; the targets are at 100 and 400 (100,10,400)",
     )
     parser.add_argument("--latency", type=float, default=0.05, help="server latency, s (0.05)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (3; --quick: 1)")
@@ -98,7 +105,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--memory-latency", type=float, default=0.001, help="s (0.001)")
     parser.add_argument("--memory-concurrency", type=int, default=100)
-    parser.add_argument("--memory-backend", choices=("httpx", "aiohttp"), default="httpx")
+    parser.add_argument("--memory-backend", choices=("httpx2", "aiohttp"), default="httpx2")
     parser.add_argument(
         "--profile",
         type=Path,
@@ -108,7 +115,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--markdown", type=Path, help="also write the report to this file")
     parser.add_argument("--chart", type=Path, help="also draw closes/s against concurrency")
     parser.add_argument(
-        "--chart-concurrency", type=levels_of, default=[10, 25, 50, 100], help="(10,25,50,100)"
+        "--chart-concurrency",
+        type=levels_of,
+        default=[10, 25, 50, 100, 200, 400],
+        help="(10,25,50,100,200,400)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: N=300, one round (options given win)"
@@ -191,13 +201,17 @@ def throughput(
                 trees={key: tree_for(key, tree) for key in keys},
             )
     table = {level: results[level] for level in args.concurrency}
-    imported = {label(key): s.imported for key, s in results[levels[0]].items() if s.imported}
+    first = results[levels[0]]
     lines = [
         f"### Bulk close: N={args.n:,} closes per run (after {args.warm_up} warm-up),"
         f" server latency {args.latency * 1000:g} ms, median of {args.rounds} interleaved"
         " round(s)",
         "",
-        *(f"- {name} imported `{path}`" for name, path in imported.items()),
+        *(
+            f"- {label(key)}: HTTP libraries imported: {', '.join(s.http_modules) or 'none'}"
+            + (f"; opay_async from `{s.imported}`" if s.imported else "")
+            for key, s in first.items()
+        ),
         "",
         *results_table(table, args.rounds),
         "",
