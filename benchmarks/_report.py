@@ -292,3 +292,14 @@ def versions() -> str:
 
     packages = ("opay-async", "httpx2", "httpcore2", "aiohttp", "httpx", "httpcore")
     return " · ".join(f"{package} {version(package)}" for package in packages)
+
+
+def installed() -> list[str]:
+    """Every distribution installed in this interpreter, as ``pip list`` shows them."""
+    found: dict[str, str] = {}
+    for distribution in importlib.metadata.distributions():
+        name = distribution.metadata["Name"]
+        if name:
+            found.setdefault(name, distribution.version)
+    width = max(map(len, found), default=0)
+    return [f"{name:<{width}} {found[name]}" for name in sorted(found, key=str.lower)]

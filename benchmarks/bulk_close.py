@@ -51,6 +51,7 @@ from _report import (
     Results,
     baseline_targets,
     draw_chart,
+    installed,
     memory_table,
     ratios_table,
     results_table,
@@ -247,6 +248,12 @@ def report(args: argparse.Namespace) -> tuple[str, bool]:
         f" {platform.python_version()} · {platform.system()} {platform.machine()}"
         f" · {os.cpu_count()} CPUs",
         versions(),
+        "```",
+        "",
+        f"Installed in this venv (`{sys.prefix}`), what the runs import from:",
+        "",
+        "```text",
+        *installed(),
         "```",
         "",
     ]
