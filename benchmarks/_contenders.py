@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import importlib.util
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -61,6 +62,24 @@ CONTENDERS: Final = {
         Contender("sdk-aiohttp", "SDK (aiohttp)", ("aiohttp",), AIOHTTP_INSTALL, sdk=True),
     )
 }
+#: ``sdk-shards-S``: the SDK on ``ShardedTransport(max_connections=C, shard_size=S)``.
+SHARDS: Final = re.compile(r"sdk-shards-([1-9][0-9]*)")
+
+
+def contender(name: str) -> Contender:
+    """The contender ``name`` names: one of ``CONTENDERS``, or ``sdk-shards-S``.
+
+    Raises:
+        KeyError: No such contender.
+    """
+    if name in CONTENDERS:
+        return CONTENDERS[name]
+    match = SHARDS.fullmatch(name)
+    if match is None:
+        raise KeyError(name)
+    return Contender(name, f"SDK (httpx2, shards of {match[1]})", ("httpx2",), sdk=True)
+
+
 #: The HTTP libraries a worker reports having imported.
 HTTP_MODULES: Final = ("httpx", "httpcore", "httpx2", "httpcore2", "aiohttp")
 
@@ -78,7 +97,7 @@ def revision(key: str) -> str | None:
 def label(key: str) -> str:
     """A run key's label: ``SDK (httpx2)``, or ``SDK (httpx2) @1a2b3c4`` for a baseline."""
     rev = revision(key)
-    text = CONTENDERS[base_name(key)].label
+    text = contender(base_name(key)).label
     return f"{text} @{rev}" if rev else text
 
 
@@ -92,7 +111,7 @@ def available(names: list[str]) -> tuple[list[str], dict[str, list[str]]]:
     ready: list[str] = []
     skipped: dict[str, list[str]] = {}
     for name in names:
-        missing = missing_modules(CONTENDERS[name].modules)
+        missing = missing_modules(contender(name).modules)
         if missing:
             skipped[name] = missing
         else:
@@ -240,15 +259,22 @@ async def sdk(base_url: str, concurrency: int, backend: str, measure: Measure) -
     """``OPayClient(backend=...).close_many(references, country="EG", concurrency=C)``.
 
     ``backend="stock"``: ``OPayClient(transport=httpx2.AsyncHTTPTransport(limits=C))``,
-    the SDK on httpx2's stock pool in place of its own ``ShardedTransport``.
+    the SDK on httpx2's stock pool in place of its own ``ShardedTransport``; ``backend``
+    a number S: ``transport=ShardedTransport(max_connections=C, shard_size=S)``.
     """
     from opay_async import OPayClient
 
-    options: dict[str, Any] = (
-        {"transport": _stock_transport(concurrency)}
-        if backend == "stock"
-        else {"backend": backend, "max_connections": concurrency}
-    )
+    options: dict[str, Any]
+    if backend == "stock":
+        options = {"transport": _stock_transport(concurrency)}
+    elif backend.isdigit():
+        from opay_async import ShardedTransport
+
+        options = {
+            "transport": ShardedTransport(max_connections=concurrency, shard_size=int(backend))
+        }
+    else:
+        options = {"backend": backend, "max_connections": concurrency}
     async with OPayClient(MERCHANT, KEY, base_url=base_url, **options) as opay:
 
         async def batch(references: list[str]) -> Tally:
@@ -299,4 +325,6 @@ async def run(name: str, base_url: str, concurrency: int, measure: Measure) -> T
         return await sdk(base_url, concurrency, name.removeprefix("sdk-"), measure)
     if name == "sdk-httpx2-stock":
         return await sdk(base_url, concurrency, "stock", measure)
+    if match := SHARDS.fullmatch(name):
+        return await sdk(base_url, concurrency, match[1], measure)
     raise ValueError(f"unknown contender {name!r}")

@@ -258,6 +258,7 @@ def draw_chart(path: Path, results: Results, levels: list[int], title: str, late
     plt: Any = importlib.import_module("matplotlib.pyplot")  # its stubs are partly untyped
 
     figure, axes = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    highest = max(results[level][key].rate for level in levels for key in results[level])
     for key in results[levels[0]]:
         rates = [results[level][key].rate for level in levels]
         axes.plot(levels, rates, marker="o", label=label(key))
@@ -271,8 +272,11 @@ def draw_chart(path: Path, results: Results, levels: list[int], title: str, late
         )
     axes.set_xlabel("concurrency C (requests in flight)")
     axes.set_ylabel("closes per second")
-    axes.set_xticks(levels)
-    axes.set_ylim(bottom=0)
+    if max(levels) >= 8 * min(levels):  # spread the low levels out
+        axes.set_xscale("log")
+        axes.minorticks_off()
+    axes.set_xticks(levels, [str(level) for level in levels])
+    axes.set_ylim(0, highest * 1.15)  # the latency bound may leave the chart: it says C / latency
     axes.set_title(title, fontsize=10)
     axes.grid(alpha=0.3)
     axes.legend()

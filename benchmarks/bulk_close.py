@@ -40,7 +40,15 @@ import sys
 import time
 from pathlib import Path
 
-from _contenders import AIOHTTP_INSTALL, CONTENDERS, available, label, missing_modules
+from _contenders import (
+    AIOHTTP_INSTALL,
+    CONTENDERS,
+    SHARDS,
+    available,
+    contender,
+    label,
+    missing_modules,
+)
 from _profile import profile_runs
 from _report import (
     BASELINE_NOTE,
@@ -58,7 +66,14 @@ from _report import (
     targets,
     versions,
 )
-from _runner import MemoryRun, baseline_tree, benchmark, loopback_server, memory, tree_for
+from _runner import (
+    MemoryRun,
+    baseline_tree,
+    benchmark,
+    loopback_server,
+    memory,
+    tree_for,
+)
 
 CHART_INSTALL = "python -m pip install 'matplotlib>=3.8'"
 
@@ -89,7 +104,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--contenders",
         default=",".join(CONTENDERS),
-        help=f"comma-separated subset of {','.join(CONTENDERS)}",
+        help=f"comma-separated subset of {','.join(CONTENDERS)}; also sdk-shards-S",
     )
     parser.add_argument(
         "--baseline",
@@ -97,7 +112,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also run the SDK contenders from this git revision (a temporary worktree)",
     )
     parser.add_argument(
-        "--server-processes", type=int, default=1, help="server processes (SO_REUSEPORT; 1)"
+        "--server-processes",
+        type=int,
+        default=1,
+        help="server processes (SO_REUSEPORT; 1)",
     )
     parser.add_argument("--memory", action="store_true", help="only the memory run")
     parser.add_argument("--skip-memory", action="store_true", help="no memory run")
@@ -122,7 +140,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="(10,25,50,100,200,400)",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: N=300, one round (options given win)"
+        "--quick",
+        action="store_true",
+        help="smoke run: N=300, one round (options given win)",
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="per worker process, s")
     args = parser.parse_args(argv)
@@ -132,9 +152,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.warm_up = args.warm_up if args.warm_up is not None else (100 if quick else 200)
     args.memory_sizes = args.memory_sizes or ([2_000, 10_000] if quick else [10_000, 100_000])
     contenders = [name.strip() for name in args.contenders.split(",") if name.strip()]
-    unknown = set(contenders) - set(CONTENDERS)
+    unknown = {name for name in contenders if name not in CONTENDERS and not SHARDS.fullmatch(name)}
     if unknown or not contenders:
-        parser.error(f"unknown contenders {sorted(unknown)}; choose from {', '.join(CONTENDERS)}")
+        parser.error(
+            f"unknown contenders {sorted(unknown)}; choose from {', '.join(CONTENDERS)},"
+            " or sdk-shards-S (the SDK on ShardedTransport(shard_size=S))"
+        )
     args.contenders = list(dict.fromkeys(contenders))
     if args.memory and args.skip_memory:
         parser.error("--memory and --skip-memory exclude each other")
@@ -145,7 +168,7 @@ def skip_notes(skipped: dict[str, list[str]]) -> list[str]:
     """One line per install command: the contenders it would bring back."""
     by_command: dict[str, list[str]] = {}
     for name in skipped:
-        by_command.setdefault(CONTENDERS[name].install, []).append(name)
+        by_command.setdefault(contender(name).install, []).append(name)
     notes: list[str] = []
     for command, names in by_command.items():
         modules = sorted({module for name in names for module in skipped[name]})
@@ -170,8 +193,11 @@ def throughput(
         keys, tree = list(ready), None
         if args.baseline:
             tree, short = stack.enter_context(baseline_tree(args.baseline))
-            print(f"baseline: {args.baseline} = {short}, checked out in {tree}", file=sys.stderr)
-            keys += [f"{name}@{short}" for name in ready if CONTENDERS[name].sdk]
+            print(
+                f"baseline: {args.baseline} = {short}, checked out in {tree}",
+                file=sys.stderr,
+            )
+            keys += [f"{name}@{short}" for name in ready if contender(name).sdk]
             comparisons += [(key.partition("@")[0], key) for key in keys if "@" in key]
             pair_targets += baseline_targets(short)
         print(
@@ -263,7 +289,7 @@ def report(args: argparse.Namespace) -> tuple[str, bool]:
         notes.append(f"no chart: matplotlib not installed (install with: {CHART_INSTALL})")
         args.chart = None
     run_memory = args.memory or not args.skip_memory
-    memory_missing = missing_modules(CONTENDERS["sdk-aiohttp"].modules)
+    memory_missing = missing_modules(contender("sdk-aiohttp").modules)
     if run_memory and args.memory_backend == "aiohttp" and memory_missing:
         notes.append(
             f"skipped the memory run (backend aiohttp): {', '.join(memory_missing)} not"
@@ -305,7 +331,13 @@ def report(args: argparse.Namespace) -> tuple[str, bool]:
     levels: list[int] = [] if args.memory else args.concurrency
     found = targets(levels, results, args.latency, memory_runs, pair_targets, skipped)
     if found:
-        lines += ["### Targets", "", *TARGETS_HEAD, *(target.row() for target in found), ""]
+        lines += [
+            "### Targets",
+            "",
+            *TARGETS_HEAD,
+            *(target.row() for target in found),
+            "",
+        ]
         if args.baseline and results:
             lines += [BASELINE_NOTE, ""]
     all_ok = not any(s.failed for by_key in results.values() for s in by_key.values()) and not any(
