@@ -112,12 +112,17 @@ def package(session: nox.Session) -> None:
 
 @nox.session(python="3.11", default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against raw httpx and raw aiohttp (not part of the default run).
+    """Benchmarks against raw httpx2, httpx and aiohttp (not part of the default run).
 
-    ``nox -s bench -- --quick`` passes options to ``benchmarks/bulk_close.py``;
-    ``nox -s bench -- benchmarks/single_close.py --n 3000`` runs another script.
+    The venv holds what users install (this checkout as a wheel, with the aiohttp extra,
+    never editable) plus the ``bench`` group: legacy httpx for the raw httpx contender
+    and matplotlib for the chart. ``nox -s bench -- --quick`` passes options to
+    ``benchmarks/bulk_close.py``; ``nox -s bench -- benchmarks/single_close.py --n 3000``
+    runs another script.
     """
-    session.install("-e", ".[aiohttp]")
+    session.install(".[aiohttp]")
+    # pip keeps an installed project of the same version: install this checkout's code anew.
+    session.install("--no-deps", "--force-reinstall", ".")
     _install_group(session, "bench")
     args = list(session.posargs)
     script = "benchmarks/bulk_close.py"

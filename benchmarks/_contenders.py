@@ -11,6 +11,9 @@ SDK does), send it under a semaphore of C over ``asyncio.gather`` of N tasks, an
 ``json.loads`` the answer. The SDK contenders call ``OPayClient.close_many``, and only
 the SDK's public API. Every answer is checked: code ``00000``, status ``CLOSE``, the
 reference echoed back.
+
+The SDK sends with httpx2; legacy httpx is here only as the "raw httpx" contender, and
+no SDK worker imports it (``_worker.py`` reports the HTTP libraries each run loaded).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import hashlib
 import hmac
 import importlib.util
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -31,7 +35,9 @@ KEY: Final = "OPAYPRV_benchmark_key"
 #: Failure messages a worker reports (the count is always complete).
 ERRORS_KEPT: Final = 5
 #: What installs the optional libraries the aiohttp contenders need.
-AIOHTTP_INSTALL: Final = "python -m pip install -e '.[aiohttp]'"
+AIOHTTP_INSTALL: Final = "python -m pip install '.[aiohttp]'"
+#: What installs legacy httpx, which only the raw httpx contender uses.
+BENCH_INSTALL: Final = "python -m pip install 'httpx>=0.28'"
 
 
 @dataclass(frozen=True)
@@ -48,40 +54,50 @@ class Contender:
 CONTENDERS: Final = {
     contender.name: contender
     for contender in (
-        Contender("raw-httpx", "raw httpx", ("httpx",)),
+        Contender("raw-httpx", "raw httpx (legacy)", ("httpx",), BENCH_INSTALL),
+        Contender("raw-httpx2", "raw httpx2", ("httpx2",)),
         Contender("raw-aiohttp", "raw aiohttp", ("aiohttp",), AIOHTTP_INSTALL),
-        Contender(
-            "raw-httpx-aiohttp",
-            "raw httpx (aiohttp transport)",
-            ("httpx", "aiohttp", "httpx_aiohttp"),
-            AIOHTTP_INSTALL,
-        ),
-        Contender("sdk-httpx", "SDK (httpx)", ("httpx",), sdk=True),
-        Contender(
-            "sdk-aiohttp",
-            "SDK (aiohttp)",
-            ("aiohttp", "httpx_aiohttp"),
-            AIOHTTP_INSTALL,
-            sdk=True,
-        ),
+        Contender("sdk-httpx2", "SDK (httpx2)", ("httpx2",), sdk=True),
+        Contender("sdk-httpx2-stock", "SDK (httpx2, stock pool)", ("httpx2",), sdk=True),
+        Contender("sdk-aiohttp", "SDK (aiohttp)", ("aiohttp",), AIOHTTP_INSTALL, sdk=True),
     )
 }
+#: ``sdk-shards-S``: the SDK on ``ShardedTransport(max_connections=C, shard_size=S)``.
+SHARDS: Final = re.compile(r"sdk-shards-([1-9][0-9]*)")
+
+
+def contender(name: str) -> Contender:
+    """The contender ``name`` names: one of ``CONTENDERS``, or ``sdk-shards-S``.
+
+    Raises:
+        KeyError: No such contender.
+    """
+    if name in CONTENDERS:
+        return CONTENDERS[name]
+    match = SHARDS.fullmatch(name)
+    if match is None:
+        raise KeyError(name)
+    return Contender(name, f"SDK (httpx2, shards of {match[1]})", ("httpx2",), sdk=True)
+
+
+#: The HTTP libraries a worker reports having imported.
+HTTP_MODULES: Final = ("httpx", "httpcore", "httpx2", "httpcore2", "aiohttp")
 
 
 def base_name(key: str) -> str:
-    """The contender a run key names: ``sdk-httpx@1a2b3c4`` runs ``sdk-httpx``."""
+    """The contender a run key names: ``sdk-httpx2@1a2b3c4`` runs ``sdk-httpx2``."""
     return key.partition("@")[0]
 
 
 def revision(key: str) -> str | None:
-    """The baseline revision a run key names (``sdk-httpx@1a2b3c4``), or None."""
+    """The baseline revision a run key names (``sdk-httpx2@1a2b3c4``), or None."""
     return key.partition("@")[2] or None
 
 
 def label(key: str) -> str:
-    """A run key's label: ``SDK (httpx)``, or ``SDK (httpx) @1a2b3c4`` for a baseline."""
+    """A run key's label: ``SDK (httpx2)``, or ``SDK (httpx2) @1a2b3c4`` for a baseline."""
     rev = revision(key)
-    text = CONTENDERS[base_name(key)].label
+    text = contender(base_name(key)).label
     return f"{text} @{rev}" if rev else text
 
 
@@ -95,7 +111,7 @@ def available(names: list[str]) -> tuple[list[str], dict[str, list[str]]]:
     ready: list[str] = []
     skipped: dict[str, list[str]] = {}
     for name in names:
-        missing = missing_modules(CONTENDERS[name].modules)
+        missing = missing_modules(contender(name).modules)
         if missing:
             skipped[name] = missing
         else:
@@ -166,13 +182,11 @@ Batch = Callable[[list[str]], Awaitable[Tally]]
 Measure = Callable[[Batch], Awaitable[Tally]]
 
 
-async def _raw_httpx(url: str, concurrency: int, measure: Measure, transport: Any) -> Tally:
-    """A raw ``httpx.AsyncClient`` (on ``transport``, or httpx's own pool) closing by hand."""
-    import httpx
-
+async def _raw_httpx(url: str, concurrency: int, measure: Measure, httpx: Any) -> Tally:
+    """A raw ``AsyncClient`` of module ``httpx`` (legacy httpx or httpx2), its own pool."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     semaphore = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(limits=limits, transport=transport, timeout=30.0) as client:
+    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
 
         async def batch(references: list[str]) -> Tally:
             tally = Tally()
@@ -193,18 +207,17 @@ async def _raw_httpx(url: str, concurrency: int, measure: Measure, transport: An
 
 
 async def raw_httpx(url: str, concurrency: int, measure: Measure) -> Tally:
-    """One ``httpx.AsyncClient`` with ``Limits(max_connections=C)``: httpcore's pool."""
-    return await _raw_httpx(url, concurrency, measure, None)
-
-
-async def raw_httpx_aiohttp(url: str, concurrency: int, measure: Measure) -> Tally:
-    """The same client on ``httpx_aiohttp.AiohttpTransport``: the shape other SDKs use."""
+    """One legacy ``httpx.AsyncClient`` with ``Limits(max_connections=C)``: httpcore's pool."""
     import httpx
-    import httpx_aiohttp
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    transport = httpx_aiohttp.AiohttpTransport(limits=limits)
-    return await _raw_httpx(url, concurrency, measure, transport)
+    return await _raw_httpx(url, concurrency, measure, httpx)
+
+
+async def raw_httpx2(url: str, concurrency: int, measure: Measure) -> Tally:
+    """One ``httpx2.AsyncClient`` with ``Limits(max_connections=C)``: httpcore2's pool."""
+    import httpx2
+
+    return await _raw_httpx(url, concurrency, measure, httpx2)
 
 
 async def raw_aiohttp(url: str, concurrency: int, measure: Measure) -> Tally:
@@ -234,17 +247,35 @@ async def raw_aiohttp(url: str, concurrency: int, measure: Measure) -> Tally:
         return await measure(batch)
 
 
+def _stock_transport(concurrency: int) -> Any:
+    """httpx2's own pool of C connections, for the client the SDK makes around it."""
+    import httpx2
+
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return httpx2.AsyncHTTPTransport(limits=limits)
+
+
 async def sdk(base_url: str, concurrency: int, backend: str, measure: Measure) -> Tally:
-    """``OPayClient(backend=...).close_many(references, country="EG", concurrency=C)``."""
+    """``OPayClient(backend=...).close_many(references, country="EG", concurrency=C)``.
+
+    ``backend="stock"``: ``OPayClient(transport=httpx2.AsyncHTTPTransport(limits=C))``,
+    the SDK on httpx2's stock pool in place of its own ``ShardedTransport``; ``backend``
+    a number S: ``transport=ShardedTransport(max_connections=C, shard_size=S)``.
+    """
     from opay_async import OPayClient
 
-    async with OPayClient(
-        MERCHANT,
-        KEY,
-        base_url=base_url,
-        backend=backend,  # type: ignore[arg-type]
-        max_connections=concurrency,
-    ) as opay:
+    options: dict[str, Any]
+    if backend == "stock":
+        options = {"transport": _stock_transport(concurrency)}
+    elif backend.isdigit():
+        from opay_async import ShardedTransport
+
+        options = {
+            "transport": ShardedTransport(max_connections=concurrency, shard_size=int(backend))
+        }
+    else:
+        options = {"backend": backend, "max_connections": concurrency}
+    async with OPayClient(MERCHANT, KEY, base_url=base_url, **options) as opay:
 
         async def batch(references: list[str]) -> Tally:
             tally = Tally()
@@ -286,10 +317,14 @@ async def run(name: str, base_url: str, concurrency: int, measure: Measure) -> T
     """Run contender ``name`` against the server at ``base_url``."""
     if name == "raw-httpx":
         return await raw_httpx(base_url + PATH, concurrency, measure)
-    if name == "raw-httpx-aiohttp":
-        return await raw_httpx_aiohttp(base_url + PATH, concurrency, measure)
+    if name == "raw-httpx2":
+        return await raw_httpx2(base_url + PATH, concurrency, measure)
     if name == "raw-aiohttp":
         return await raw_aiohttp(base_url + PATH, concurrency, measure)
-    if name in ("sdk-httpx", "sdk-aiohttp"):
+    if name in ("sdk-httpx2", "sdk-aiohttp"):
         return await sdk(base_url, concurrency, name.removeprefix("sdk-"), measure)
+    if name == "sdk-httpx2-stock":
+        return await sdk(base_url, concurrency, "stock", measure)
+    if match := SHARDS.fullmatch(name):
+        return await sdk(base_url, concurrency, match[1], measure)
     raise ValueError(f"unknown contender {name!r}")

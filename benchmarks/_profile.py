@@ -74,11 +74,12 @@ def profile_runs(
     warm_up: int,
     timeout: float,
     directory: Path,
-    trees: dict[str, Path],
+    trees: dict[str, Path | None],
 ) -> list[str]:
     """One profiled run per key at concurrency ``level``; the report's lines.
 
-    ``trees`` maps each key to the tree whose ``opay_async`` its worker imports.
+    ``trees`` maps each key to the tree whose ``opay_async`` its worker imports (None:
+    this checkout's).
     """
     directory.mkdir(parents=True, exist_ok=True)
     lines = [

@@ -2,9 +2,10 @@
 
 - ``loopback_server`` runs ``_server.py`` in processes of their own and stops them
   whatever happens (they also stop by themselves when this process dies).
-- ``run_worker`` runs one measurement in a fresh process (``_worker.py``) with
-  ``PYTHONPATH`` set to the tree whose ``opay_async`` it must import, and checks that
-  it did.
+- ``run_worker`` runs one measurement in a fresh process (``_worker.py``) and checks
+  that it imported the ``opay_async`` it had to: this checkout's code as installed
+  (``current_sdk``: ``nox -s bench`` installs it as a wheel, the way users get it), or a
+  baseline's tree, put first on ``PYTHONPATH``.
 - ``benchmark`` runs every contender at every level once per round, the order rotating
   from round to round, and summarises each (median, range, highest peak RSS).
 - ``memory`` runs the ``iter_close_many`` memory runs.
@@ -15,6 +16,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import json
 import os
 import shutil
@@ -87,20 +90,57 @@ def loopback_server(latency: float, processes: int = 1) -> Generator[str]:
             _stop(server, grace=5.0)
 
 
-def worker_env(tree: Path = ROOT) -> dict[str, str]:
-    """The environment of a worker that must import ``opay_async`` from ``tree``."""
+def _sources(package: Path) -> dict[str, bytes]:
+    """The Python sources of a package directory, by relative path."""
+    return {
+        path.relative_to(package).as_posix(): path.read_bytes()
+        for path in package.rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+
+
+@functools.cache
+def current_sdk() -> tuple[Path | None, Path]:
+    """Where workers import this checkout's ``opay_async`` from.
+
+    Returns the ``PYTHONPATH`` entry they need (None: the installed package, found as
+    the workers find it) and the package directory they must import. The installed
+    package is used when it holds exactly this checkout's sources (a wheel of it, or an
+    editable install); none installed, the checkout itself.
+
+    Raises:
+        RuntimeError: The installed ``opay_async`` is another version of the code.
+    """
+    checkout = ROOT / "opay_async"
+    spec = importlib.util.find_spec("opay_async")
+    if spec is None or spec.origin is None:
+        return ROOT, checkout
+    package = Path(spec.origin).resolve().parent
+    if package != checkout.resolve() and _sources(package) != _sources(checkout):
+        raise RuntimeError(
+            f"the installed opay_async ({package}) is not this checkout's code: reinstall it"
+            " (python -m pip install --force-reinstall --no-deps .), or run: nox -s bench"
+        )
+    return None, package
+
+
+def worker_env(tree: Path | None) -> dict[str, str]:
+    """The environment of a worker: ``tree`` first on ``PYTHONPATH`` (None: unchanged)."""
+    if tree is None:
+        return dict(os.environ)
     path = [str(tree), *filter(None, [os.environ.get("PYTHONPATH")])]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
 
 
-def run_worker(spec: dict[str, Any], timeout: float, tree: Path = ROOT) -> dict[str, Any]:
-    """Run one measurement in a fresh process importing ``opay_async`` from ``tree``."""
+def run_worker(spec: dict[str, Any], timeout: float, tree: Path | None = None) -> dict[str, Any]:
+    """Run one measurement in a fresh process: this checkout's SDK, or ``tree``'s."""
+    path_entry, package = (tree, tree / "opay_async") if tree else current_sdk()
     process = subprocess.Popen(
         [sys.executable, str(HERE / "_worker.py"), json.dumps(spec)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=worker_env(tree),
+        env=worker_env(path_entry),
         start_new_session=True,  # Ctrl-C reaches us; we stop the worker
     )
     try:
@@ -110,12 +150,12 @@ def run_worker(spec: dict[str, Any], timeout: float, tree: Path = ROOT) -> dict[
         process.communicate()
         raise
     lines = stdout.strip().splitlines()
-    name = f"{spec['contender']} (C={spec['concurrency']}, opay_async from {tree})"
+    name = f"{spec['contender']} (C={spec['concurrency']}, opay_async from {package})"
     if process.returncode != 0 or not lines:
         raise RuntimeError(f"{name} exited with {process.returncode}:\n{stderr[-3000:]}")
     result: dict[str, Any] = json.loads(lines[-1])
     imported = result["opay_async"]
-    if imported is not None and not Path(imported).resolve().is_relative_to(tree.resolve()):
+    if imported is not None and not Path(imported).resolve().is_relative_to(package.resolve()):
         raise RuntimeError(f"{name} imported opay_async from {imported} instead")
     if result["failed"]:
         print(
@@ -138,6 +178,7 @@ class Summary:
     failed: int
     retries: int
     imported: str | None  # the opay_async the runs imported (None: a raw contender)
+    http_modules: list[str]  # the HTTP libraries the runs imported
 
     @property
     def rate(self) -> float:
@@ -155,9 +196,9 @@ class Summary:
         return max(self.rss_mib)
 
 
-def tree_for(key: str, baseline: Path | None) -> Path:
-    """The tree whose ``opay_async`` the runs of ``key`` import."""
-    return baseline if revision(key) and baseline else ROOT
+def tree_for(key: str, baseline: Path | None) -> Path | None:
+    """The tree whose ``opay_async`` the runs of ``key`` import (None: this checkout's)."""
+    return baseline if revision(key) and baseline else None
 
 
 def benchmark(
@@ -173,8 +214,8 @@ def benchmark(
 ) -> dict[int, dict[str, Summary]]:
     """Every run key at every level, ``rounds`` times, interleaved in rotating order.
 
-    A key is a contender (``sdk-httpx``) or a contender at the baseline revision
-    (``sdk-httpx@1a2b3c4``), whose workers import ``opay_async`` from ``baseline``.
+    A key is a contender (``sdk-httpx2``) or a contender at the baseline revision
+    (``sdk-httpx2@1a2b3c4``), whose workers import ``opay_async`` from ``baseline``.
     """
     runs: dict[tuple[int, str], list[dict[str, Any]]] = {
         (level, key): [] for level in levels for key in keys
@@ -209,6 +250,7 @@ def benchmark(
                 failed=sum(r["failed"] for r in runs[level, key]),
                 retries=sum(r["retries"] for r in runs[level, key]),
                 imported=runs[level, key][-1]["opay_async"],
+                http_modules=sorted({m for r in runs[level, key] for m in r["http_modules"]}),
             )
             for key in keys
         }

@@ -4,9 +4,9 @@ The runner (``_runner.py``) starts this script once per run, so no run warms ano
 each run's CPU time and peak RSS are its own. It closes ``warm_up`` payments untimed,
 then times the N closes with ``perf_counter`` (wall) and ``process_time`` (this
 process's CPU), and prints one JSON line: the spec, the counts, the timings, the peak
-RSS and, for the SDK, the file ``opay_async`` was imported from (the runner checks it is
-the tree it meant). With ``"profile": PATH`` in the spec, the timed part runs under
-cProfile and the stats go to PATH.
+RSS, the HTTP libraries the run imported and, for the SDK, the file ``opay_async`` was
+imported from (the runner checks it is the one it meant). With ``"profile": PATH`` in the
+spec, the timed part runs under cProfile and the stats go to PATH.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _contenders import CONTENDERS, ERRORS_KEPT, Batch, Tally, run, stream
+from _contenders import ERRORS_KEPT, HTTP_MODULES, Batch, Tally, contender, run, stream
 
 
 def peak_rss_mib() -> float:
@@ -41,13 +41,13 @@ def peak_rss_mib() -> float:
 
 def measure_run(spec: dict[str, Any]) -> dict[str, Any]:
     """Run what ``spec`` says in this process; return the measurements."""
-    contender: str = spec["contender"]
+    name: str = spec["contender"]
     concurrency: int = spec["concurrency"]
     n: int = spec["n"]
     timing: dict[str, float] = {}
     profiler = cProfile.Profile() if spec.get("profile") else None
 
-    if contender == "memory":
+    if name == "memory":
         started, cpu = time.perf_counter(), time.process_time()
         tally = asyncio.run(stream(spec["base_url"], n, concurrency, spec["backend"]))
         timing.update(wall=time.perf_counter() - started, cpu=time.process_time() - cpu)
@@ -68,10 +68,10 @@ def measure_run(spec: dict[str, Any]) -> dict[str, Any]:
             tally.errors += [f"(warm-up) {error}" for error in warm.errors]
             return tally
 
-        tally = asyncio.run(run(contender, spec["base_url"], concurrency, measure))
+        tally = asyncio.run(run(name, spec["base_url"], concurrency, measure))
     if profiler is not None:
         profiler.dump_stats(spec["profile"])
-    sdk = contender == "memory" or CONTENDERS[contender].sdk
+    sdk = name == "memory" or contender(name).sdk
     return {
         **spec,
         "ok": tally.ok,
@@ -80,6 +80,7 @@ def measure_run(spec: dict[str, Any]) -> dict[str, Any]:
         "errors": tally.errors[:ERRORS_KEPT],
         "rss_mib": peak_rss_mib(),
         "opay_async": sys.modules["opay_async"].__file__ if sdk else None,
+        "http_modules": [module for module in HTTP_MODULES if module in sys.modules],
         **timing,
     }
 

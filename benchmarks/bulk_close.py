@@ -1,26 +1,30 @@
-r"""Bulk close benchmark: opay-async against raw httpx and raw aiohttp.
+r"""Bulk close benchmark: opay-async against raw httpx2, raw httpx and raw aiohttp.
 
-    python benchmarks/bulk_close.py                  # tables at C=100 and C=10, memory run
+    python benchmarks/bulk_close.py                  # tables at C=10, 100, 400; memory run
     python benchmarks/bulk_close.py --quick          # a smoke run (N=300, one round)
     python benchmarks/bulk_close.py --baseline HEAD~3 --skip-memory   # before / after
     python benchmarks/bulk_close.py --markdown docs/_bench.md \
-        --chart docs/closes_per_second.png --chart-concurrency 10,25,50,100
+        --chart docs/closes_per_second.png --chart-concurrency 10,25,50,100,200,400
 
 A loopback HTTP/1.1 keep-alive server (processes of its own, see ``_server.py``) answers
-every close after ``--latency`` seconds. Five contenders each close N payments at
-concurrency C: raw httpx, raw httpx on httpx-aiohttp's transport and raw aiohttp (a
-semaphore and ``asyncio.gather``, the request signed by hand), and
-``OPayClient.close_many`` on each backend (``_contenders.py``). Every run is a fresh
-process, so its CPU time and peak RSS are its own and no run warms another; each does a
-short warm-up before the timed part (``_worker.py``). Runs are interleaved, in an order
-that rotates, for ``--rounds`` rounds (``_runner.py``); the tables show the median
-closes/s and CPU per close and the highest peak RSS (``_report.py``). ``--baseline REV``
-also runs the SDK contenders from another revision of this repository, in the same
-rounds. The memory run streams ``iter_close_many`` over a lazily generated input of each
-``--memory-sizes`` length: peak RSS must not grow with the input.
+every close after ``--latency`` seconds. Six contenders each close N payments at
+concurrency C: raw legacy httpx, raw httpx2 and raw aiohttp (a semaphore and
+``asyncio.gather``, the request signed by hand), and ``OPayClient.close_many`` on each
+backend and on httpx2's stock pool (``_contenders.py``). Every run is a fresh process,
+so its CPU time and peak RSS are its own and no run warms another; each does a short
+warm-up before the timed part (``_worker.py``). Runs are interleaved, in an order that
+rotates, for ``--rounds`` rounds (``_runner.py``); the tables show the median closes/s
+and CPU per close, each also as a ratio to raw aiohttp's in the same run, and the
+highest peak RSS (``_report.py``). ``--baseline REV`` also runs the SDK contenders from
+another revision of this repository, in the same rounds. The memory run streams
+``iter_close_many`` over a lazily generated input of each ``--memory-sizes`` length:
+peak RSS must not grow with the input.
 
-Contenders whose libraries are not installed are skipped, with the command that installs
-them. Absolute numbers depend on the machine: compare within one run.
+The SDK measured is this checkout's code as installed (``nox -s bench`` installs it as a
+wheel, with only its declared dependencies, the way users get it); the run stops if the
+installed ``opay_async`` is other code. Contenders whose libraries are not installed are
+skipped, with the command that installs them. Absolute numbers depend on the machine:
+compare within one run.
 """
 
 from __future__ import annotations
@@ -36,7 +40,15 @@ import sys
 import time
 from pathlib import Path
 
-from _contenders import AIOHTTP_INSTALL, CONTENDERS, available, label, missing_modules
+from _contenders import (
+    AIOHTTP_INSTALL,
+    CONTENDERS,
+    SHARDS,
+    available,
+    contender,
+    label,
+    missing_modules,
+)
 from _profile import profile_runs
 from _report import (
     BASELINE_NOTE,
@@ -47,13 +59,21 @@ from _report import (
     Results,
     baseline_targets,
     draw_chart,
+    installed,
     memory_table,
     ratios_table,
     results_table,
     targets,
     versions,
 )
-from _runner import MemoryRun, baseline_tree, benchmark, loopback_server, memory, tree_for
+from _runner import (
+    MemoryRun,
+    baseline_tree,
+    benchmark,
+    loopback_server,
+    memory,
+    tree_for,
+)
 
 CHART_INSTALL = "python -m pip install 'matplotlib>=3.8'"
 
@@ -73,7 +93,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--n", type=int, help="closes per timed run (2000; --quick: 300)")
     parser.add_argument(
-        "--concurrency", type=levels_of, default=[100, 10], help="levels for the tables (100,10)"
+        "--concurrency",
+        type=levels_of,
+        default=[100, 10, 400],
+        help="levels for the tables; the targets are at 100 and 400 (100,10,400)",
     )
     parser.add_argument("--latency", type=float, default=0.05, help="server latency, s (0.05)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (3; --quick: 1)")
@@ -81,7 +104,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--contenders",
         default=",".join(CONTENDERS),
-        help=f"comma-separated subset of {','.join(CONTENDERS)}",
+        help=f"comma-separated subset of {','.join(CONTENDERS)}; also sdk-shards-S",
     )
     parser.add_argument(
         "--baseline",
@@ -89,7 +112,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also run the SDK contenders from this git revision (a temporary worktree)",
     )
     parser.add_argument(
-        "--server-processes", type=int, default=1, help="server processes (SO_REUSEPORT; 1)"
+        "--server-processes",
+        type=int,
+        default=1,
+        help="server processes (SO_REUSEPORT; 1)",
     )
     parser.add_argument("--memory", action="store_true", help="only the memory run")
     parser.add_argument("--skip-memory", action="store_true", help="no memory run")
@@ -98,7 +124,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--memory-latency", type=float, default=0.001, help="s (0.001)")
     parser.add_argument("--memory-concurrency", type=int, default=100)
-    parser.add_argument("--memory-backend", choices=("httpx", "aiohttp"), default="httpx")
+    parser.add_argument("--memory-backend", choices=("httpx2", "aiohttp"), default="httpx2")
     parser.add_argument(
         "--profile",
         type=Path,
@@ -108,10 +134,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--markdown", type=Path, help="also write the report to this file")
     parser.add_argument("--chart", type=Path, help="also draw closes/s against concurrency")
     parser.add_argument(
-        "--chart-concurrency", type=levels_of, default=[10, 25, 50, 100], help="(10,25,50,100)"
+        "--chart-concurrency",
+        type=levels_of,
+        default=[10, 25, 50, 100, 200, 400],
+        help="(10,25,50,100,200,400)",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: N=300, one round (options given win)"
+        "--quick",
+        action="store_true",
+        help="smoke run: N=300, one round (options given win)",
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="per worker process, s")
     args = parser.parse_args(argv)
@@ -121,9 +152,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.warm_up = args.warm_up if args.warm_up is not None else (100 if quick else 200)
     args.memory_sizes = args.memory_sizes or ([2_000, 10_000] if quick else [10_000, 100_000])
     contenders = [name.strip() for name in args.contenders.split(",") if name.strip()]
-    unknown = set(contenders) - set(CONTENDERS)
+    unknown = {name for name in contenders if name not in CONTENDERS and not SHARDS.fullmatch(name)}
     if unknown or not contenders:
-        parser.error(f"unknown contenders {sorted(unknown)}; choose from {', '.join(CONTENDERS)}")
+        parser.error(
+            f"unknown contenders {sorted(unknown)}; choose from {', '.join(CONTENDERS)},"
+            " or sdk-shards-S (the SDK on ShardedTransport(shard_size=S))"
+        )
     args.contenders = list(dict.fromkeys(contenders))
     if args.memory and args.skip_memory:
         parser.error("--memory and --skip-memory exclude each other")
@@ -134,7 +168,7 @@ def skip_notes(skipped: dict[str, list[str]]) -> list[str]:
     """One line per install command: the contenders it would bring back."""
     by_command: dict[str, list[str]] = {}
     for name in skipped:
-        by_command.setdefault(CONTENDERS[name].install, []).append(name)
+        by_command.setdefault(contender(name).install, []).append(name)
     notes: list[str] = []
     for command, names in by_command.items():
         modules = sorted({module for name in names for module in skipped[name]})
@@ -159,8 +193,11 @@ def throughput(
         keys, tree = list(ready), None
         if args.baseline:
             tree, short = stack.enter_context(baseline_tree(args.baseline))
-            print(f"baseline: {args.baseline} = {short}, checked out in {tree}", file=sys.stderr)
-            keys += [f"{name}@{short}" for name in ready if CONTENDERS[name].sdk]
+            print(
+                f"baseline: {args.baseline} = {short}, checked out in {tree}",
+                file=sys.stderr,
+            )
+            keys += [f"{name}@{short}" for name in ready if contender(name).sdk]
             comparisons += [(key.partition("@")[0], key) for key in keys if "@" in key]
             pair_targets += baseline_targets(short)
         print(
@@ -191,13 +228,17 @@ def throughput(
                 trees={key: tree_for(key, tree) for key in keys},
             )
     table = {level: results[level] for level in args.concurrency}
-    imported = {label(key): s.imported for key, s in results[levels[0]].items() if s.imported}
+    first = results[levels[0]]
     lines = [
         f"### Bulk close: N={args.n:,} closes per run (after {args.warm_up} warm-up),"
         f" server latency {args.latency * 1000:g} ms, median of {args.rounds} interleaved"
         " round(s)",
         "",
-        *(f"- {name} imported `{path}`" for name, path in imported.items()),
+        *(
+            f"- {label(key)}: HTTP libraries imported: {', '.join(s.http_modules) or 'none'}"
+            + (f"; opay_async from `{s.imported}`" if s.imported else "")
+            for key, s in first.items()
+        ),
         "",
         *results_table(table, args.rounds),
         "",
@@ -235,6 +276,12 @@ def report(args: argparse.Namespace) -> tuple[str, bool]:
         versions(),
         "```",
         "",
+        f"Installed in this venv (`{sys.prefix}`), what the runs import from:",
+        "",
+        "```text",
+        *installed(),
+        "```",
+        "",
     ]
     ready, skipped = available(args.contenders)
     notes = skip_notes(skipped)
@@ -242,7 +289,7 @@ def report(args: argparse.Namespace) -> tuple[str, bool]:
         notes.append(f"no chart: matplotlib not installed (install with: {CHART_INSTALL})")
         args.chart = None
     run_memory = args.memory or not args.skip_memory
-    memory_missing = missing_modules(CONTENDERS["sdk-aiohttp"].modules)
+    memory_missing = missing_modules(contender("sdk-aiohttp").modules)
     if run_memory and args.memory_backend == "aiohttp" and memory_missing:
         notes.append(
             f"skipped the memory run (backend aiohttp): {', '.join(memory_missing)} not"
@@ -284,7 +331,13 @@ def report(args: argparse.Namespace) -> tuple[str, bool]:
     levels: list[int] = [] if args.memory else args.concurrency
     found = targets(levels, results, args.latency, memory_runs, pair_targets, skipped)
     if found:
-        lines += ["### Targets", "", *TARGETS_HEAD, *(target.row() for target in found), ""]
+        lines += [
+            "### Targets",
+            "",
+            *TARGETS_HEAD,
+            *(target.row() for target in found),
+            "",
+        ]
         if args.baseline and results:
             lines += [BASELINE_NOTE, ""]
     all_ok = not any(s.failed for by_key in results.values() for s in by_key.values()) and not any(

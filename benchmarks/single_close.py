@@ -1,10 +1,11 @@
-"""CPU per ``close_payment``, one call after another, against a raw httpx POST.
+"""CPU per ``close_payment``, one call after another, against a raw httpx2 POST.
 
     python benchmarks/single_close.py [--n 3000] [--rounds 3]
 
 Both run against the same loopback server (answering at once), each in a fresh process
-that imports this checkout's ``opay_async``, interleaved; the table shows the median CPU
-time per call of the client process. Needs only httpx (the README's set-up is enough).
+that imports this checkout's ``opay_async`` (as installed, see ``_runner.current_sdk``),
+interleaved; the table shows the median CPU time per call of the client process. Needs
+only the SDK's own dependencies (httpx2 is one of them).
 """
 
 from __future__ import annotations
@@ -18,16 +19,16 @@ import sys
 import time
 
 from _contenders import KEY, MERCHANT, PATH, signed
-from _runner import loopback_server, worker_env
+from _runner import current_sdk, loopback_server, worker_env
 
 WARM_UP = 300
 
 
 async def raw(url: str, n: int) -> float:
-    """CPU seconds of ``n`` raw httpx POSTs of a signed close, one after another."""
-    import httpx
+    """CPU seconds of ``n`` raw httpx2 POSTs of a signed close, one after another."""
+    import httpx2
 
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx2.AsyncClient(timeout=30) as client:
 
         async def one(reference: str) -> None:
             body, headers = signed(reference)
@@ -65,10 +66,10 @@ def main() -> None:
     args = parser.parse_args()
     if args._worker:
         kind, url = args._worker
-        cpu = asyncio.run((raw if kind == "raw-httpx" else sdk)(url, args.n))
+        cpu = asyncio.run((raw if kind == "raw-httpx2" else sdk)(url, args.n))
         print(cpu / args.n * 1e6)
         return
-    per_call: dict[str, list[float]] = {"raw-httpx": [], "close_payment": []}
+    per_call: dict[str, list[float]] = {"raw-httpx2": [], "close_payment": []}
     with loopback_server(0.0) as url:
         for round_number in range(args.rounds):
             order = list(per_call) if round_number % 2 == 0 else list(reversed(per_call))
@@ -78,10 +79,10 @@ def main() -> None:
                     capture_output=True,
                     text=True,
                     check=True,
-                    env=worker_env(),  # this checkout's opay_async
+                    env=worker_env(current_sdk()[0]),  # this checkout's opay_async
                 )
                 per_call[kind].append(float(done.stdout))
-    raw_us = statistics.median(per_call["raw-httpx"])
+    raw_us = statistics.median(per_call["raw-httpx2"])
     sdk_us = statistics.median(per_call["close_payment"])
     print(f"$ python benchmarks/single_close.py --n {args.n} --rounds {args.rounds}")
     print("| client | CPU µs per call (median) | runs |")
@@ -89,7 +90,7 @@ def main() -> None:
     for kind, values in per_call.items():
         runs = ", ".join(f"{value:.0f}" for value in values)
         print(f"| {kind} | {statistics.median(values):.0f} | {runs} |")
-    print(f"\nclose_payment / raw httpx POST: {sdk_us / raw_us:.2f}x CPU per call")
+    print(f"\nclose_payment / raw httpx2 POST: {sdk_us / raw_us:.2f}x CPU per call")
 
 
 if __name__ == "__main__":
