@@ -51,7 +51,7 @@ SECRET_KEY = "OPAYPRV_test_secret_0187828"
 
 async def own_pool(opay: OPayClient) -> httpx2.AsyncClient:
     """The running loop's ``AsyncClient`` of ``opay``'s own pool (made if needed)."""
-    return await opay._sender.exchange.connections.get()  # type: ignore[no-any-return]
+    return (await opay._sender.exchange.connections.get())[0]  # type: ignore[no-any-return]
 
 
 def success(body: dict[str, Any], status: str = "CLOSE") -> dict[str, Any]:

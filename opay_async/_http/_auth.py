@@ -37,14 +37,18 @@ class _Signing:
         self._key = secret_key.reveal().encode()
         self.merchant_id = merchant_id
 
-    def auth_flow(
-        self, request: httpx2.Request
-    ) -> Generator[httpx2.Request, httpx2.Response, None]:
-        """Sign ``request`` in place and send it once."""
+    def sign(self, request: httpx2.Request) -> None:
+        """Set ``request``'s ``Authorization`` (over its exact body) and ``MerchantId``."""
         request.headers["Authorization"] = (
             "Bearer " + hmac.new(self._key, request.content, hashlib.sha512).hexdigest()
         )
         request.headers["MerchantId"] = self.merchant_id
+
+    def auth_flow(
+        self, request: httpx2.Request
+    ) -> Generator[httpx2.Request, httpx2.Response, None]:
+        """Sign ``request`` in place and send it once."""
+        self.sign(request)
         yield request
 
     def __repr__(self) -> str:
@@ -82,7 +86,7 @@ class OPaySignatureAuth(_Signing, httpx2.Auth):
 _CLASSES: dict[type[httpx2.Auth], type[OPaySignatureAuth]] = {httpx2.Auth: OPaySignatureAuth}
 
 
-def signing_auth(family: Family, merchant_id: str, secret_key: SecretKey) -> httpx2.Auth:
+def signing_auth(family: Family, merchant_id: str, secret_key: SecretKey) -> OPaySignatureAuth:
     """An ``Auth`` of ``family`` (httpx2's or legacy httpx's) that signs as this module's."""
     base = family.module.Auth
     made = _CLASSES.get(base)

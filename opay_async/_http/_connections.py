@@ -27,7 +27,14 @@ from .._install import install_hint
 from ._pool import ShardedTransport
 from ._proxies import environment_routes
 
-__all__ = ["CONNECT_TIMEOUT", "Backend", "check_backend", "own_client_maker", "tls_context"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "Backend",
+    "OwnPool",
+    "check_backend",
+    "own_client_maker",
+    "tls_context",
+]
 
 Backend = Literal["httpx2", "aiohttp"]
 """The library under the client's own pool: ``"httpx2"`` (the default) or ``"aiohttp"``."""
@@ -35,6 +42,9 @@ Backend = Literal["httpx2", "aiohttp"]
 CONNECT_TIMEOUT: Final = 5.0
 
 TransportMaker = Callable[[httpx2.Proxy | None], httpx2.AsyncBaseTransport]
+#: One event loop's client of the own pool, and the transport every request may go to
+#: directly (``None`` where proxy routes decide, through the client).
+OwnPool = tuple[httpx2.AsyncClient, httpx2.AsyncBaseTransport | None]
 
 
 def tls_context(*, trust_env: bool) -> ssl.SSLContext:
@@ -106,8 +116,12 @@ def own_client_maker(
     max_connections: int,
     trust_env: bool,
     headers: httpx2.Headers,
-) -> Callable[[], httpx2.AsyncClient]:
+) -> Callable[[], OwnPool]:
     """A maker of the ``httpx2.AsyncClient`` a client owns, one per event loop.
+
+    With no proxy routes, requests may skip the client and go to its transport at once
+    (`Exchange` does): the client adds nothing a close needs (no redirects are followed,
+    no cookies kept, the headers are the same).
 
     Args:
         backend: ``"httpx2"`` or ``"aiohttp"``.
@@ -124,9 +138,10 @@ def own_client_maker(
         pattern: None if url is None else httpx2.Proxy(url) for pattern, url in routes.items()
     }
 
-    def client() -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(
-            transport=make(None),
+    def client() -> OwnPool:
+        transport = make(None)
+        http = httpx2.AsyncClient(
+            transport=transport,
             mounts={
                 pattern: None if proxy is None else make(proxy)
                 for pattern, proxy in proxies.items()
@@ -135,5 +150,6 @@ def own_client_maker(
             follow_redirects=False,
             trust_env=False,  # the environment was read above, once
         )
+        return http, None if proxies else transport
 
     return client

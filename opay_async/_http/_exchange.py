@@ -16,7 +16,7 @@ import httpx2
 
 from .._errors import Identity, OPayValidationError
 from .._secret import SecretKey
-from ._auth import signing_auth
+from ._auth import OPaySignatureAuth, signing_auth
 from ._connections import CONNECT_TIMEOUT, own_client_maker
 from ._family import HTTPX2, Family, family_of
 from ._loops import Borrowed, Connections, Owned, PerLoop
@@ -47,19 +47,25 @@ class Exchange:
         connections: Where the client of the running loop comes from.
         family: The client's httpx family.
         auth: Signs the exact body bytes (an ``Auth`` of ``family``).
-        headers: Added to each request; ``None`` when the client carries them.
+        headers: Added to each request; ``None`` when the client carries them (and
+            requests going straight to its transport carry `HEADERS`).
         timeout: Seconds for connecting (5 at most), writing and reading.
         owned: Whether closing the ``OPayClient`` closes ``connections``.
     """
 
     connections: Connections
     family: Family
-    auth: httpx2.Auth
+    auth: OPaySignatureAuth
     headers: httpx2.Headers | None
     timeout: float
     owned: bool
+    own_headers: httpx2.Headers | None = None
     _http_timeout: httpx2.Timeout = attrs.field(
         init=False, default=attrs.Factory(_http_timeout, takes_self=True)
+    )
+    _timeouts: dict[str, float | None] = attrs.field(
+        init=False,
+        default=attrs.Factory(lambda self: self._http_timeout.as_dict(), takes_self=True),
     )
     _urls: dict[str, httpx2.URL] = attrs.field(init=False, factory=dict[str, httpx2.URL])
 
@@ -77,11 +83,19 @@ class Exchange:
         parsed = self._urls.get(url)
         if parsed is None:
             parsed = self._urls[url] = self.family.module.URL(url)
-        http = await self.connections.get()
-        request = http.build_request(
-            "POST", parsed, content=body, headers=self.headers, timeout=self._http_timeout
-        )
-        response = await http.send(request, auth=self.auth, stream=True, follow_redirects=False)
+        http, direct = await self.connections.get()
+        if direct is not None:  # the own pool without proxy routes: no client in between
+            request = httpx2.Request(
+                "POST", parsed, headers=self.own_headers, content=body,
+                extensions={"timeout": self._timeouts},
+            )  # fmt: skip
+            self.auth.sign(request)
+            response = await direct.handle_async_request(request)
+        else:
+            request = http.build_request(
+                "POST", parsed, content=body, headers=self.headers, timeout=self._http_timeout
+            )
+            response = await http.send(request, auth=self.auth, stream=True, follow_redirects=False)
         try:
             content = await read_answer(response, **identity)
         finally:
@@ -133,6 +147,7 @@ def make_exchange(
                 headers=httpx2.Headers(headers),
             )
         )
+    own = httpx2.Headers(headers) if http_client is None and transport is None else None
     return Exchange(
         connections=connections,
         family=family,
@@ -140,4 +155,5 @@ def make_exchange(
         headers=family.module.Headers(headers) if http_client is not None else None,
         timeout=timeout,
         owned=http_client is None,
+        own_headers=own,
     )

@@ -23,7 +23,10 @@ from typing import Final, Protocol
 
 import httpx2
 
-__all__ = ["Borrowed", "Connections", "Owned", "PerLoop"]
+__all__ = ["Borrowed", "Connections", "Owned", "PerLoop", "Route"]
+
+#: The client a request goes through, and a transport it may go to directly instead.
+Route = tuple[httpx2.AsyncClient, httpx2.AsyncBaseTransport | None]
 
 #: Seconds ``aclose`` waits for the pools of loops running in other threads to close.
 _ELSEWHERE_SECONDS: Final = 2.0
@@ -32,8 +35,8 @@ _ELSEWHERE_SECONDS: Final = 2.0
 class Connections(Protocol):
     """Where a request's ``AsyncClient`` comes from."""
 
-    async def get(self) -> httpx2.AsyncClient:
-        """The client to send through from the running loop."""
+    async def get(self) -> Route:
+        """The client to send through from the running loop (and its transport, if direct)."""
         ...
 
     async def aclose(self) -> None:
@@ -49,14 +52,15 @@ class Connections(Protocol):
 class Borrowed:
     """A caller's client: used as it is, never closed."""
 
-    __slots__ = ("http",)
+    __slots__ = ("http", "route")
 
     def __init__(self, http: httpx2.AsyncClient) -> None:
         self.http = http
+        self.route: Route = (http, None)
 
-    async def get(self) -> httpx2.AsyncClient:
-        """The caller's client."""
-        return self.http
+    async def get(self) -> Route:
+        """The caller's client (requests always go through it)."""
+        return self.route
 
     async def aclose(self) -> None:
         """Nothing: the client stays the caller's."""
@@ -81,16 +85,13 @@ class Owned(Borrowed):
 class _Entry:
     """One loop's client, and the generator that closes it when the loop ends."""
 
-    __slots__ = ("client", "lifetime", "loop")
+    __slots__ = ("lifetime", "loop", "route")
 
     def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        client: httpx2.AsyncClient,
-        lifetime: AsyncGenerator[None, None],
+        self, loop: asyncio.AbstractEventLoop, route: Route, lifetime: AsyncGenerator[None, None]
     ) -> None:
         self.loop = loop
-        self.client = client
+        self.route = route
         self.lifetime = lifetime
 
 
@@ -102,20 +103,18 @@ class PerLoop:
     """The client's own pool: one ``AsyncClient`` per running event loop.
 
     Args:
-        make: Makes a new client (called in the loop that will use it).
+        make: Makes a new client and its direct transport (called in the loop that will
+            use them).
     """
 
     __slots__ = ("_closed", "_entries", "_last", "_lock", "_make")
 
-    def __init__(self, make: Callable[[], httpx2.AsyncClient]) -> None:
+    def __init__(self, make: Callable[[], Route]) -> None:
         self._make = make
         self._entries: dict[asyncio.AbstractEventLoop, _Entry] = {}
         # The last loop and its client, read and written as one object (several threads
         # may each run a loop of their own).
-        self._last: tuple[asyncio.AbstractEventLoop | None, httpx2.AsyncClient | None] = (
-            None,
-            None,
-        )
+        self._last: tuple[asyncio.AbstractEventLoop | None, Route | None] = (None, None)
         self._lock = threading.Lock()
         self._closed = False
 
@@ -129,22 +128,22 @@ class PerLoop:
         """How many event loops have a client now."""
         return len(self._entries)
 
-    async def get(self) -> httpx2.AsyncClient:
-        """The running loop's client, made at its first request."""
+    async def get(self) -> Route:
+        """The running loop's client and transport, made at its first request."""
         loop = asyncio.get_running_loop()
-        last_loop, last_client = self._last
-        if last_loop is loop and last_client is not None:
-            return last_client
+        last_loop, last_route = self._last
+        if last_loop is loop and last_route is not None:
+            return last_route
         entry = self._entries.get(loop)
         if entry is None:
             entry = await self._open(loop)
-        self._last = (loop, entry.client)
-        return entry.client
+        self._last = (loop, entry.route)
+        return entry.route
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> _Entry:
-        client = self._make()
-        lifetime = self._lifetime(loop, client)
-        entry = _Entry(loop, client, lifetime)
+        route = self._make()
+        lifetime = self._lifetime(loop, route[0])
+        entry = _Entry(loop, route, lifetime)
         with self._lock:
             # Loops that ended without closing their generators leave their entry.
             for ended in [other for other in self._entries if other.is_closed()]:
@@ -160,7 +159,7 @@ class PerLoop:
             yield
         finally:
             with self._lock:
-                if self._entries.get(loop) is not None and self._entries[loop].client is client:
+                if self._entries.get(loop) is not None and self._entries[loop].route[0] is client:
                     del self._entries[loop]
                 if self._last[0] is loop:
                     self._last = (None, None)
