@@ -34,7 +34,7 @@ from ._settings import (
     environment_options,
     make_sender,
 )
-from ._validation import number
+from ._validation import MAX_SECONDS, number
 
 __all__ = ["OPayClient"]
 
@@ -185,7 +185,8 @@ class OPayClient:
         """
         sender = self._sender_if_open()
         if timeout is not None:
-            sender = attrs.evolve(sender, timeout=float(number("timeout", timeout, above=0)))
+            seconds = number("timeout", timeout, above=0, at_most=MAX_SECONDS)
+            sender = attrs.evolve(sender, timeout=float(seconds))
         if retry is not None:
             policy = check_instance("retry", retry, RetryPolicy) or sender.retry
             sender = attrs.evolve(sender, retry=policy)

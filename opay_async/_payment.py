@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -11,7 +11,10 @@ from ._errors import OPayValidationError
 from ._repr import SafeRepr
 from ._validation import number_field
 
-__all__ = ["Amount", "OrderStatus", "Payment"]
+__all__ = ["MAX_TOTAL", "Amount", "OrderStatus", "Payment"]
+
+#: The largest amount in minor units (18 digits; more is not an amount OPay sends).
+MAX_TOTAL: Final = 10**18 - 1
 
 
 class OrderStatus(enum.Enum):
@@ -59,7 +62,7 @@ class Amount(SafeRepr):
         Amount(total=400, currency='EGP')
     """
 
-    total: int = attrs.field(validator=number_field(integer=True, at_least=0))
+    total: int = attrs.field(validator=number_field(integer=True, at_least=0, at_most=MAX_TOTAL))
     currency: str = attrs.field(validator=_currency)
 
 

@@ -18,7 +18,7 @@ from typing import Final, Literal, cast
 import httpx
 
 from ._errors import OPayValidationError
-from ._validation import number
+from ._validation import MAX_CONNECTIONS, number
 
 __all__ = ["DEFAULT_SHARD_SIZE", "ShardedTransport"]
 
@@ -105,10 +105,11 @@ turned off; pass an ssl.SSLContext to trust other certificate authorities
     ) -> None:
         self._shards: tuple[_Shard, ...] = ()
         context = _verifying_context(verify)
-        count = math.ceil(
-            number("max_connections", max_connections, integer=True, at_least=1)
-            / number("shard_size", shard_size, integer=True, at_least=1)
+        connections = number(
+            "max_connections", max_connections, integer=True, at_least=1, at_most=MAX_CONNECTIONS
         )
+        size = number("shard_size", shard_size, integer=True, at_least=1, at_most=MAX_CONNECTIONS)
+        count = math.ceil(connections / size)
         limits = httpx.Limits(max_connections=shard_size, max_keepalive_connections=shard_size)
         self._shards = tuple(
             _Shard(httpx.AsyncHTTPTransport(verify=context, limits=limits, proxy=proxy))

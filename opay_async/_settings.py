@@ -22,7 +22,7 @@ from ._rate import RateLimiter, check_rate
 from ._retry import RetryPolicy
 from ._secret import SecretKey
 from ._sending import HEADERS, Sender
-from ._validation import number
+from ._validation import MAX_CONNECTIONS, MAX_SECONDS, number
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -95,10 +95,12 @@ def make_sender(
     Raises:
         OPayValidationError: A bad setting; nothing is built.
     """
-    seconds = number("timeout", timeout, above=0)
+    seconds = number("timeout", timeout, above=0, at_most=MAX_SECONDS)
     policy = check_instance("retry", retry, RetryPolicy) or RetryPolicy()
     budget = check_instance("retry_budget", retry_budget, RetryBudget)
-    connections = number("max_connections", max_connections, integer=True, at_least=1)
+    connections = number(
+        "max_connections", max_connections, integer=True, at_least=1, at_most=MAX_CONNECTIONS
+    )
     rate = check_rate(rate_limit)
     if http_client is not None and transport is not None:
         raise OPayValidationError("transport", "give http_client or transport, not both")

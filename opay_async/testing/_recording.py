@@ -98,7 +98,7 @@ class RequestLog:
 
     def __init__(self, limit: int | None) -> None:
         if limit is not None:
-            limit = number("record_limit", limit, integer=True, at_least=0)
+            limit = number("record_limit", limit, integer=True, at_least=0, at_most=10_000_000)
         self.requests: list[SeenRequest] = []
         self.count = 0
         self._limit = limit
