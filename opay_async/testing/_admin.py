@@ -15,7 +15,7 @@ from .._errors import OPayValidationError
 from .._payment import MAX_TOTAL, Amount, OrderStatus, Payment
 from .._validation import number
 from ._faults import MAX_SCHEDULED, Fault, FaultKind, FaultRates
-from ._latency import Latency
+from ._latency import MAX_LATENCY, Latency
 from ._opay import NotAJSONObject, SimulatedOPay, json_object
 from ._reply import Reply, json_reply, message_for
 
@@ -199,6 +199,9 @@ class AdminAPI:
         fields = _fields(body, {"seconds", "min", "max"})
         if "seconds" in fields and fields.keys() & {"min", "max"}:
             raise _Refused(400, "give seconds, or min and max, not both")
+        for name, value in fields.items():  # named as sent, before Latency checks the pair
+            if value is not None:
+                number(name, value, at_least=0, at_most=MAX_LATENCY)
         if "seconds" in fields:
             self._latency.set(fields["seconds"])
         elif "min" in fields:
