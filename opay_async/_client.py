@@ -29,12 +29,12 @@ from ._sending import Sender
 from ._settings import (
     DEFAULT_TIMEOUT,
     ClientOptions,
+    MerchantIdInput,
     check_instance,
-    check_merchant_id,
+    check_timeout,
     environment_options,
     make_sender,
 )
-from ._validation import MAX_SECONDS, number
 
 __all__ = ["OPayClient"]
 
@@ -50,7 +50,7 @@ class OPayClient:
     by all its calls.
 
     Args:
-        merchant_id: OPay merchant id (sent as the ``MerchantId`` header).
+        merchant_id: OPay merchant id, its digits (``MerchantId`` header); never a key.
         secret_key: The merchant's secret key (``OPAYPRV...``), a ``str`` or a
             [`SecretKey`][opay_async.SecretKey]; surrounding whitespace is stripped.
         environment: ``"sandbox"`` or ``"production"``; picks OPay's hosts, per country.
@@ -101,8 +101,8 @@ class OPayClient:
         trust_env: bool = True,
         rate_limit: float | None = None,
     ) -> None:
-        secret_key = SecretKey(secret_key)  # first: no frame of ours shows the key from here on
-        self._merchant_id = check_merchant_id(merchant_id)
+        secret_key, given, merchant_id = SecretKey(secret_key), MerchantIdInput(merchant_id), ""
+        self._merchant_id = given.check()
         self._router = Router(
             check_environment(environment),
             None if base_url is None else check_base_url(base_url),
@@ -185,8 +185,7 @@ class OPayClient:
         """
         sender = self._sender_if_open()
         if timeout is not None:
-            seconds = number("timeout", timeout, above=0, at_most=MAX_SECONDS)
-            sender = attrs.evolve(sender, timeout=float(seconds))
+            sender = attrs.evolve(sender, timeout=check_timeout(timeout))
         if retry is not None:
             policy = check_instance("retry", retry, RetryPolicy) or sender.retry
             sender = attrs.evolve(sender, retry=policy)
