@@ -56,7 +56,7 @@ class OPayClient:
         environment: ``"sandbox"`` or ``"production"``; picks OPay's hosts, per country.
         base_url: Send every request to this host instead (a simulator, a gateway):
             ``https://``, or ``http://`` on a loopback host; whitespace around is stripped.
-        timeout: Seconds one attempt may take in all (connecting alone: 5 s at most).
+        timeout: Seconds one attempt may take in all, up to 86400 (connecting: 5 s at most).
         retry: The retry policy; ``None`` for the default ``RetryPolicy()``.
         retry_budget: The client-wide retry budget; ``None`` turns it off.
         http_client: An ``httpx.AsyncClient`` of yours to send through, with its settings
@@ -65,13 +65,13 @@ class OPayClient:
             (e.g. ``FakeOPay().transport``), closed with the client.
         backend: ``"httpx"`` (default) or ``"aiohttp"`` (needs ``opay-async[aiohttp]``)
             for the client's own pool (not with ``http_client`` or ``transport``).
-        max_connections: Connections the client's own pool may open.
+        max_connections: Connections the client's own pool may open (1 to 10,000).
         trust_env: Let the client's own pool read ``HTTPS_PROXY``, ``HTTP_PROXY``,
             ``ALL_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``, as httpx does.
         rate_limit: Request attempts started per second at most, across every call of
             this client (single closes, every bulk run, retries included) and of the
             clients [`with_options`][opay_async.OPayClient.with_options] derives from
-            it: OPay limits a merchant, not a call. ``None`` for no limit.
+            it: OPay limits a merchant, not a call. ``None``: none; else 1/86400 to 1e6.
 
     Raises:
         OPayValidationError: A bad argument; nothing has been sent.

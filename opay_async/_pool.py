@@ -73,8 +73,8 @@ class ShardedTransport(httpx.AsyncBaseTransport):
     """An ``httpx`` transport spreading ``max_connections`` over small connection pools.
 
     Args:
-        max_connections: Connections in all (rounded up to whole shards).
-        shard_size: Connections per shard.
+        max_connections: Connections in all (rounded up to whole shards), 1 to 10,000.
+        shard_size: Connections per shard, 1 to 10,000.
         verify: ``True`` for a verifying context on certifi's CA bundle, or an
             ``ssl.SSLContext`` of yours (e.g. trusting your company's CA). There is no
             way to turn certificate verification off: ``False`` is refused.
