@@ -199,8 +199,11 @@ def bounded_json(
         ({'reference': 'A1', 'note': 'x'}, True)
     """
     bound = _Bound(size)
-    copied = bound.copy(payload, depth)
-    assert isinstance(copied, dict)  # a dict is copied as a dict at any depth >= 1
+    copied: dict[str, Any] = {}
+    for key, value in payload.items():  # the top level is always kept (depth >= 1)
+        if not bound.spend(len(key) + 2):
+            break
+        copied[key] = bound.copy(value, depth - 1)
     return copied, bound.cut
 
 
@@ -218,25 +221,25 @@ class _Bound:
         if isinstance(value, dict):
             copied: dict[str, Any] = {}
             for key, item in value.items():  # pyright: ignore[reportUnknownVariableType]
-                if not self._spend(len(key) + 2):  # pyright: ignore[reportUnknownArgumentType]
+                if not self.spend(len(key) + 2):  # pyright: ignore[reportUnknownArgumentType]
                     break
                 copied[key] = self.copy(item, depth - 1)
             return copied
         if isinstance(value, list):
             items: list[Any] = []
             for item in value:  # pyright: ignore[reportUnknownVariableType]
-                if not self._spend(1):
+                if not self.spend(1):
                     break
                 items.append(self.copy(item, depth - 1))
             return items
         if isinstance(value, str):
             kept = value[: max(self.left, 0)]
-            self._spend(len(value))
+            self.spend(len(value))
             return kept
-        self._spend(8 if not isinstance(value, int) else value.bit_length() // 3 + 1)
+        self.spend(8 if not isinstance(value, int) else value.bit_length() // 3 + 1)
         return value
 
-    def _spend(self, cost: int) -> bool:
+    def spend(self, cost: int) -> bool:
         """Take ``cost`` characters; ``False`` (and mark the copy cut) when none were left."""
         if self.left <= 0:
             self.cut = True
