@@ -156,10 +156,21 @@ def test_an_api_error_is_coded_with_opays_code() -> None:
 
 @pytest.mark.parametrize("both", [True, False])
 def test_an_outcome_holds_exactly_one_of_payment_and_error(both: bool) -> None:
-    with pytest.raises(OPayValidationError, match="exactly one of payment and error"):
+    with pytest.raises(OPayValidationError) as caught:
         CloseOutcome(
             request=None,
             payment=CLOSED if both else None,
             error=OPayConnectionError("x") if both else None,
             attempts=0,
         )
+    assert caught.value.field == "payment"
+    assert str(caught.value) == "payment: a CloseOutcome holds exactly one of payment and error"
+
+
+def test_a_payment_names_the_reference_the_request_did_not() -> None:
+    outcome = CloseOutcome(
+        request=CloseRequest(order_no="O-1", country="EG"), payment=CLOSED, error=None, attempts=1
+    )
+    assert outcome.to_record() == record(
+        reference="R-1", order_no="O-1", country="EG", ok=True, order_status="CLOSE", attempts=1
+    )
