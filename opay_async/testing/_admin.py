@@ -201,7 +201,7 @@ class AdminAPI:
             raise _Refused(400, "give seconds, or min and max, not both")
         for name, value in fields.items():  # named as sent, before Latency checks the pair
             if value is not None:
-                number(name, value, at_least=0, at_most=MAX_LATENCY)
+                number(f"latency.{name}", value, at_least=0, at_most=MAX_LATENCY)
         if "seconds" in fields:
             self._latency.set(fields["seconds"])
         elif "min" in fields:

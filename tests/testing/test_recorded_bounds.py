@@ -42,8 +42,11 @@ def depth_of(value: Any) -> int:
 
 
 def test_a_body_nested_970_deep_does_not_break_the_listing_of_the_command() -> None:
-    # The command's server parses 970 levels (a test's deeper stack would not): the issue's
-    # case, where the record was kept whole and the listing answered 500 from then on.
+    # The case, through the command's server: a body that parses 970 levels deep
+    # was kept whole and the listing answered 500 from then on. How deep json parses
+    # depends on the stack the server runs on (less deep under coverage), so several
+    # depths are sent: those that parse are recorded cut to 16 levels, the rest as bytes.
+    depths = (100, 500, 900, 970, 5000)
     started = time.monotonic()
     with spawned(
         "simulate", "--port", "0", stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30
@@ -52,21 +55,24 @@ def test_a_body_nested_970_deep_does_not_break_the_listing_of_the_command() -> N
         url = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline().decode())
         assert url, "no banner"
         with httpx2.Client(base_url=url.group(0), timeout=5) as http:
-            answers = [http.post(CLOSE_PATH, content=nested(depth)) for depth in (970, 5000)]
+            answers = [http.post(CLOSE_PATH, content=nested(depth)) for depth in depths]
             listing = http.get(LISTING)
             again = http.get(LISTING)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
-    assert [answer.json()["code"] for answer in answers] == ["02000", "02000"]  # unsigned
+    assert {answer.json()["code"] for answer in answers} == {"02000"}  # unsigned
     assert listing.status_code == again.status_code == 200
-    deep, deeper = listing.json()["requests"]
-    assert deep["truncated"] is True
-    assert deep["reference"] == "DEEP"  # parsed, and what a test looks at survives the cut
-    assert deep["json"]["country"] == "EG"
-    assert depth_of(deep["json"]) == 16
-    assert deeper["json"] is None  # too deep to parse: recorded as bytes only
-    assert deeper["truncated"] is True  # its body is over 4096 bytes
-    assert len(listing.content) < 32 * 1024
+    records = listing.json()["requests"]
+    assert len(records) == len(depths)
+    assert all(record["truncated"] for record in records)
+    parsed = [record for record in records if record["json"] is not None]
+    assert len(parsed) >= 2  # 100 and 500 levels parse on any stack
+    for record in parsed:
+        assert record["reference"] == "DEEP"  # what a test looks at survives the cut
+        assert record["json"]["country"] == "EG"
+        assert depth_of(record["json"]) == 16
+    assert records[-1]["json"] is None  # 5000 levels never parse: recorded as bytes
+    assert len(listing.content) < 64 * 1024
     assert time.monotonic() - started < 30
 
 
