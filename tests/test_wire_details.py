@@ -49,6 +49,7 @@ def test_printable_cleans_collapses_and_cuts(text: str, limit: int, shown: str) 
 def test_a_snippet_of_an_empty_or_blank_body_says_so() -> None:
     assert _snippet(b"") == "(empty body)"
     assert _snippet(b" " * 800 + b"hidden") == "(empty body)"  # only 800 bytes are read
+    assert _snippet("\u00a0".encode() * 400 + b"hidden") == "(empty body)"  # bytes, not chars
     assert _snippet(b"<html>busy</html>") == "<html>busy</html>"
 
 
