@@ -79,6 +79,22 @@ def bodies() -> st.SearchStrategy[bytes]:
     )
 
 
+def readable_id(value: object) -> str | None:
+    """What an answer's reference or order number is read as: ``None`` when unreadable."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**128:
+        return str(value)
+    if isinstance(value, str) and value and len(value) <= 128 and value.isprintable():
+        return value
+    return None
+
+
+def readable_country(value: object) -> str | None:
+    """What an answer's country is read as: ``None`` when it is not a country code."""
+    if isinstance(value, str) and len(value) == 2 and value.isascii() and value.isalpha():
+        return value.upper()
+    return None
+
+
 #: What the property below saw: a run that never reaches the Payment branch fails.
 REACHED: dict[str, int] = {"payment": 0, "error": 0}
 
@@ -122,8 +138,8 @@ def any_answer_is_a_payment_or_an_opay_error(
         assert 200 <= status < 300
         assert sent["code"] in {"00000", "00"}
         assert sent["data"]["orderStatus"] == "CLOSE"
-        assert sent["data"].get("reference", "FUZZ-1") == "FUZZ-1"
-        assert sent["data"].get("country", "EG") == "EG"
+        assert readable_id(sent["data"].get("reference")) in {None, "FUZZ-1"}
+        assert readable_country(sent["data"].get("country")) in {None, "EG"}
         assert result.reference == "FUZZ-1"  # never a payment other than the one asked for
         assert result.is_closed
     else:
