@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import attrs
 
 from ._repr import SafeRepr
-from ._validation import number_field
+from ._validation import MAX_COUNT, number_field
 
 __all__ = ["RetryBudget", "TokenBucket"]
+
+
+def _count(*, at_least: int) -> Callable[[Any, Any, Any], None]:
+    """A whole number of tokens, from ``at_least`` to a billion."""
+    return number_field(integer=True, at_least=at_least, at_most=MAX_COUNT)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -20,15 +28,16 @@ class RetryBudget(SafeRepr):
     retrying, so a full OPay outage costs about one request per order, not
     ``attempts`` requests per order. With the defaults, at most ``500 / 5 = 100``
     retries are spent before the bucket is empty, and 5 successes earn one more.
+    Each number is a whole number of tokens up to a billion.
 
     Examples:
         >>> RetryBudget(capacity=100, retry_cost=5).max_retries_when_failing
         20
     """
 
-    capacity: int = attrs.field(default=500, validator=number_field(integer=True, at_least=0))
-    retry_cost: int = attrs.field(default=5, validator=number_field(integer=True, at_least=1))
-    success_refund: int = attrs.field(default=1, validator=number_field(integer=True, at_least=0))
+    capacity: int = attrs.field(default=500, validator=_count(at_least=0))
+    retry_cost: int = attrs.field(default=5, validator=_count(at_least=1))
+    success_refund: int = attrs.field(default=1, validator=_count(at_least=0))
 
     @property
     def max_retries_when_failing(self) -> int:

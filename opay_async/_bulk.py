@@ -21,7 +21,7 @@ from ._errors import Identity, OPayValidationError
 from ._outcome import CloseOutcome
 from ._rate import RateLimiter, check_rate
 from ._request import CloseRequest
-from ._validation import country_code, number
+from ._validation import MAX_CONNECTIONS, country_code, number
 
 __all__ = [
     "CloseInput",
@@ -193,7 +193,9 @@ async def iter_close_many(
     See ``OPayClient.iter_close_many``.
     """
     default_country = None if country is None else country_code(country)
-    workers_count = number("concurrency", concurrency, integer=True, at_least=1)
+    workers_count = number(
+        "concurrency", concurrency, integer=True, at_least=1, at_most=MAX_CONNECTIONS
+    )
     rate = check_rate(rate_limit)
     limiter = None if rate is None else RateLimiter(rate)
     if isinstance(requests, str | bytes):

@@ -27,12 +27,12 @@ from ._sending import Sender
 from ._settings import (
     DEFAULT_TIMEOUT,
     ClientOptions,
+    MerchantIdInput,
     check_instance,
-    check_merchant_id,
+    check_timeout,
     environment_options,
     make_sender,
 )
-from ._validation import number
 
 if TYPE_CHECKING:
     import httpx2
@@ -52,13 +52,14 @@ class OPayClient:
     loop, closed when that loop ends.
 
     Args:
-        merchant_id: OPay merchant id (sent as the ``MerchantId`` header).
+        merchant_id: OPay merchant id, its digits (``MerchantId`` header); never a key.
         secret_key: The merchant's secret key (``OPAYPRV...``), a ``str`` or a
             [`SecretKey`][opay_async.SecretKey]; surrounding whitespace is stripped.
         environment: ``"sandbox"`` or ``"production"``; picks OPay's hosts, per country.
         base_url: Send every request to this host instead (a simulator, a gateway):
             ``https://``, or ``http://`` on a loopback host; whitespace around is stripped.
-        timeout: Seconds one attempt may take in all (default 30; connecting: 5 s at most).
+        timeout: Seconds one attempt may take in all, up to 86400 (default 30; connecting:
+            5 s at most).
         retry: The retry policy; ``None`` for the default ``RetryPolicy()``.
         retry_budget: The client-wide retry budget; ``None`` turns it off.
         http_client: An ``httpx2.AsyncClient`` (or a legacy ``httpx.AsyncClient``) of yours
@@ -68,13 +69,13 @@ class OPayClient:
             around it (e.g. ``FakeOPay().transport``), closed with the client.
         backend: ``"httpx2"`` (default) or ``"aiohttp"`` (needs ``opay-async[aiohttp]``)
             for the client's own pool (not with ``http_client`` or ``transport``).
-        max_connections: Connections the client's own pool may open (per event loop).
+        max_connections: Connections the own pool may open per event loop (1 to 10,000).
         trust_env: Let the own pool read ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``,
             ``NO_PROXY``, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``, as httpx2 does.
         rate_limit: Request attempts started per second at most, across every call of
             this client (single closes, every bulk run, retries included) and of the
             clients [`with_options`][opay_async.OPayClient.with_options] derives from
-            it: OPay limits a merchant, not a call. ``None`` for no limit.
+            it: OPay limits a merchant, not a call. ``None``: none; else 1/86400 to 1e6.
 
     Raises:
         OPayValidationError: A bad argument; nothing has been sent.
@@ -104,8 +105,8 @@ class OPayClient:
         trust_env: bool = True,
         rate_limit: float | None = None,
     ) -> None:
-        secret_key = SecretKey(secret_key)  # first: no frame of ours shows the key from here on
-        self._merchant_id = check_merchant_id(merchant_id)
+        secret_key, given, merchant_id = SecretKey(secret_key), MerchantIdInput(merchant_id), ""
+        self._merchant_id = given.check()
         self._router = Router(
             check_environment(environment),
             None if base_url is None else check_base_url(base_url),
@@ -188,7 +189,7 @@ class OPayClient:
         """
         sender = self._sender_if_open()
         if timeout is not None:
-            sender = sender.with_timeout(float(number("timeout", timeout, above=0)))
+            sender = sender.with_timeout(check_timeout(timeout))
         if retry is not None:
             policy = check_instance("retry", retry, RetryPolicy) or sender.retry
             sender = attrs.evolve(sender, retry=policy)

@@ -14,7 +14,10 @@ from ._errors import OPayValidationError
 from ._repr import SafeRepr
 from ._validation import number_field
 
-__all__ = ["Amount", "OrderStatus", "Payment"]
+__all__ = ["MAX_TOTAL", "Amount", "OrderStatus", "Payment"]
+
+#: The largest amount in minor units (18 digits; more is not an amount OPay sends).
+MAX_TOTAL: Final = 10**18 - 1
 
 _NO_DECIMALS = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
 _THREE_DECIMALS = "BHD IQD JOD KWD LYD OMR TND"
@@ -105,7 +108,7 @@ class Amount(SafeRepr):
         ('EGP 782.44', 'XOF 1,500', 'KWD 1.500')
     """
 
-    total: int = attrs.field(validator=number_field(integer=True, at_least=0))
+    total: int = attrs.field(validator=number_field(integer=True, at_least=0, at_most=MAX_TOTAL))
     currency: str = attrs.field(validator=_currency)
 
     @property

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import math
+from typing import Final
 
 from ._clock import Clock, current_clock
-from ._validation import number
+from ._validation import MAX_SECONDS, number
 
-__all__ = ["RateLimiter", "check_rate"]
+__all__ = ["MAX_RATE", "MIN_RATE", "RateLimiter", "check_rate"]
+
+#: The lowest rate: one attempt a day (a slower one would wait longer than any timeout).
+MIN_RATE: Final = 1 / MAX_SECONDS
+#: The highest rate, attempts per second (far above what one process can send).
+MAX_RATE: Final = 1_000_000.0
 
 
 def check_rate(rate: object) -> float | None:
-    """Return ``rate`` as a float, ``None`` for no limit; raise if it is not a number > 0."""
-    return None if rate is None else float(number("rate_limit", rate, above=0))
+    """Return ``rate`` as a float, ``None`` for no limit; raise unless one a day to 1e6/s."""
+    if rate is None:
+        return None
+    return float(number("rate_limit", rate, at_least=MIN_RATE, at_most=MAX_RATE))
 
 
 class RateLimiter:

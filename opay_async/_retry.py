@@ -23,11 +23,14 @@ from ._budget import TokenBucket
 from ._clock import Clock
 from ._errors import OPayError
 from ._repr import SafeRepr
-from ._validation import number_field
+from ._validation import MAX_SECONDS, number_field
 
 __all__ = ["Retries", "RetryPolicy", "backoff"]
 
 logger: Final = logging.getLogger("opay_async")
+
+#: The most tries a policy may name (each is a request to OPay).
+MAX_ATTEMPTS: Final = 1_000
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -44,20 +47,27 @@ class RetryPolicy(SafeRepr):
     ``Retry-After`` header is honoured, capped at ``wait_max``.
 
     Attributes:
-        attempts: Tries in all, the first included; ``1`` means no retry.
-        timeout: Seconds all attempts and waits of one call may take together.
-        wait_initial: Upper bound of the first wait, in seconds.
-        wait_max: Cap of any one wait, in seconds.
+        attempts: Tries in all, the first included; ``1`` means no retry (at most 1000).
+        timeout: Seconds all attempts and waits of one call may take together (at
+            most a day, 86400).
+        wait_initial: Upper bound of the first wait, in seconds (at most 86400).
+        wait_max: Cap of any one wait, in seconds (at most 86400).
 
     Examples:
         >>> RetryPolicy(attempts=3, timeout=20.0)
         RetryPolicy(attempts=3, timeout=20.0, wait_initial=0.5, wait_max=8.0)
     """
 
-    attempts: int = attrs.field(default=4, validator=number_field(integer=True, at_least=1))
-    timeout: float = attrs.field(default=60.0, validator=number_field(above=0))
-    wait_initial: float = attrs.field(default=0.5, validator=number_field(at_least=0))
-    wait_max: float = attrs.field(default=8.0, validator=number_field(at_least=0))
+    attempts: int = attrs.field(
+        default=4, validator=number_field(integer=True, at_least=1, at_most=MAX_ATTEMPTS)
+    )
+    timeout: float = attrs.field(default=60.0, validator=number_field(above=0, at_most=MAX_SECONDS))
+    wait_initial: float = attrs.field(
+        default=0.5, validator=number_field(at_least=0, at_most=MAX_SECONDS)
+    )
+    wait_max: float = attrs.field(
+        default=8.0, validator=number_field(at_least=0, at_most=MAX_SECONDS)
+    )
 
     @classmethod
     def none(cls) -> RetryPolicy:

@@ -8,12 +8,16 @@ The ``*_field`` forms wrap them as attrs validators and converters.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
-from typing import Any, Literal, overload
+from typing import Any, Final, Literal, overload
 
 from ._errors import OPayValidationError
 
 __all__ = [
+    "MAX_CONNECTIONS",
+    "MAX_COUNT",
+    "MAX_SECONDS",
     "country_code",
     "country_field",
     "number",
@@ -21,6 +25,13 @@ __all__ = [
     "optional_text_field",
     "text",
 ]
+
+#: The longest time any setting may name, in seconds (a day): a timeout, a wait.
+MAX_SECONDS: Final = 86_400.0
+#: The most connections (or requests in flight) any setting may ask for.
+MAX_CONNECTIONS: Final = 10_000
+#: The largest count of retries, tokens or refunds a setting may name.
+MAX_COUNT: Final = 1_000_000_000
 
 
 @overload
@@ -59,7 +70,10 @@ def number(
     """Return ``value`` if it is a finite number in range (an ``int`` when ``integer``).
 
     ``bool`` is refused although Python counts it as an ``int``: ``True`` seconds or
-    ``False`` attempts are always a mistake.
+    ``False`` attempts are always a mistake. Any other value (an int of 400 digits, an
+    infinite or NaN float, a string) raises ``OPayValidationError``, never
+    ``OverflowError``: an int is compared exactly, and where a float is wanted an int
+    too large to become one is refused. The value is quoted short in the message.
 
     Examples:
         >>> number("timeout", 2.5, above=0)
@@ -68,6 +82,11 @@ def number(
         Traceback (most recent call last):
         ...
         opay_async._errors.OPayValidationError: attempts: must be an int >= 1, got True
+        >>> number("timeout", 10**400, above=0, at_most=3600)
+        Traceback (most recent call last):
+        ...
+        opay_async._errors.OPayValidationError: timeout: must be a number > 0 and <= 3600, \
+got an int of 401 digits
     """
     return _check(field, value, integer=integer, at_least=at_least, above=above, at_most=at_most)
 
@@ -83,7 +102,7 @@ def _check(
 ) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         in_range = (
-            math.isfinite(value)
+            _finite(value, integer=integer)
             and (isinstance(value, int) or not integer)
             and (at_least is None or value >= at_least)
             and (above is None or value > above)
@@ -92,8 +111,36 @@ def _check(
         if in_range:
             return value
     raise OPayValidationError(
-        field, f"must be {_describe(integer, at_least, above, at_most)}, got {value!r}"
+        field, f"must be {_describe(integer, at_least, above, at_most)}, got {_quoted(value)}"
     )
+
+
+def _finite(value: int | float, *, integer: bool) -> bool:
+    """Whether ``value`` is finite: an int always is, unless a float is wanted of it."""
+    if isinstance(value, int):
+        # math.isfinite(10**400) raises OverflowError, and so would float(10**400).
+        return integer or -sys.float_info.max <= value <= sys.float_info.max
+    return math.isfinite(value)
+
+
+#: The longest quotation of a bad value in a message.
+_QUOTE_LIMIT = 40
+
+
+def _quoted(value: object) -> str:
+    """``repr(value)``, short: an int of many digits is described, anything long cut."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        # repr() of an int past 4300 digits raises ValueError; the digits say nothing here.
+        digits = len(str(abs(value))) if value.bit_length() < 14_000 else None
+        sign = "a negative int" if value < 0 else "an int"
+        return f"{sign} of {digits} digits" if digits else f"{sign} of over 4000 digits"
+    try:
+        shown = repr(value)
+    except Exception:  # noqa: BLE001 (a hostile __repr__ must not replace the real error)
+        shown = f"a {type(value).__name__}"
+    if len(shown) > _QUOTE_LIMIT:
+        shown = shown[: _QUOTE_LIMIT - 3] + "..."
+    return shown
 
 
 def _describe(

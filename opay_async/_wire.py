@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from ._errors import OPayHTTPError, OPayResponseError, api_error_for, redact
 from ._not_closed import closed_payment
-from ._payment import Amount, OrderStatus, Payment
+from ._payment import MAX_TOTAL, Amount, OrderStatus, Payment
 from ._request import CloseRequest
 from ._validation import country_code
 
@@ -119,7 +119,7 @@ def _amount(value: object) -> Amount | None:
     currency: object = fields.get("currency")
     if isinstance(total, str) and _DIGITS.fullmatch(total):  # ASCII digits only: not "²"
         total = int(total)
-    if not (isinstance(total, int) and not isinstance(total, bool) and 0 <= total < 10**18):
+    if not (isinstance(total, int) and not isinstance(total, bool) and 0 <= total <= MAX_TOTAL):
         return None
     if not (isinstance(currency, str) and len(currency) == 3 and currency.isascii()):
         return None

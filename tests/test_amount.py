@@ -23,7 +23,7 @@ from opay_async import (
 from opay_async._payment import CURRENCY_EXPONENTS
 
 KNOWN = sorted(CURRENCY_EXPONENTS)
-totals = st.integers(min_value=0, max_value=10**40)
+totals = st.integers(min_value=0, max_value=10**18 - 1)  # Amount.total is bounded there
 currencies = st.sampled_from(KNOWN)
 
 

@@ -10,7 +10,7 @@ import socket
 
 import httpx2
 import pytest
-from hypothesis import given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 import opay_async
@@ -251,8 +251,51 @@ def test_errors_read_well() -> None:
     assert str(both) == "[02006] payment not found. (reference='R', order_no='1')"
 
 
+#: Successes and near-successes, so the Payment branch below is reached, not only errors.
+NEAR_SUCCESS = st.fixed_dictionaries(
+    {
+        "code": st.sampled_from(["00000", "00"]),
+        "data": st.fixed_dictionaries(
+            {"orderStatus": st.sampled_from(["CLOSE", "CLOSE", "CLOSE", "SUCCESS", "close"])},
+            optional={
+                "reference": st.sampled_from(["R-1", "R-1", "R-2"]),
+                "country": st.sampled_from(["EG", "EG", "NG"]),
+                "orderNo": st.text(max_size=6),
+                "amount": st.none()
+                | st.fixed_dictionaries(
+                    {
+                        "total": st.integers(-1, 10**19) | st.text(max_size=4),
+                        "currency": st.sampled_from(["EGP", "X", "ÉGP"]),
+                    }
+                ),
+            },
+        ),
+    }
+).map(lambda value: json.dumps(value).encode())
+
+
+def readable_id(value: object) -> str | None:
+    """What an answer's reference or order number is read as: ``None`` when unreadable."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**128:
+        return str(value)
+    if isinstance(value, str) and value and len(value) <= 128 and value.isprintable():
+        return value
+    return None
+
+
+def readable_country(value: object) -> str | None:
+    """What an answer's country is read as: ``None`` when it is not a country code."""
+    if isinstance(value, str) and len(value) == 2 and value.isascii() and value.isalpha():
+        return value.upper()
+    return None
+
+
+#: What the property below saw: a run that never reaches the Payment branch fails.
+REACHED: dict[str, int] = {"payment": 0, "error": 0}
+
+
 @given(
-    status=st.sampled_from([200, 201, 400, 404, 429, 500, 502, 503]),
+    status=st.sampled_from([200, 201, 200, 200, 400, 404, 429, 500, 502, 503]),
     body=st.one_of(
         st.binary(max_size=200),
         st.recursive(
@@ -273,9 +316,12 @@ def test_errors_read_well() -> None:
                 ),
             }
         ).map(lambda value: json.dumps(value).encode()),
+        NEAR_SUCCESS,
+        NEAR_SUCCESS,
     ),
 )
-def test_any_answer_gives_a_payment_or_an_opay_error(status: int, body: bytes) -> None:
+@example(status=200, body=b'{"code": "00", "data": {"orderStatus": "CLOSE", "country": "EG"}}')
+def any_answer_gives_a_payment_or_an_opay_error(status: int, body: bytes) -> None:
     async def run() -> object:
         try:
             return await close_with(hx.Response(status, content=body))
@@ -284,12 +330,29 @@ def test_any_answer_gives_a_payment_or_an_opay_error(status: int, body: bytes) -
 
     result = asyncio.run(run())  # anything but a Payment or an OPayError fails the test here
     if isinstance(result, Payment):
+        REACHED["payment"] += 1
+        event("a Payment")
+        sent = json.loads(body)  # an independent reading of what was answered
         assert 200 <= status < 300
+        assert sent["code"] in {"00000", "00"}
+        assert sent["data"]["orderStatus"] == "CLOSE"
+        assert readable_id(sent["data"].get("reference")) in {None, "R-1"}
+        assert readable_country(sent["data"].get("country")) in {None, "EG"}
         assert result.reference == "R-1"  # never a payment other than the one asked for
+        assert result.is_closed
     else:
+        REACHED["error"] += 1
+        event("an OPayError")
         assert isinstance(result, OPayError)
         assert result.reference == "R-1"  # every error says which request it is about
         assert str(result).isprintable()
+
+
+def test_any_answer_gives_a_payment_or_an_opay_error() -> None:
+    REACHED.update(payment=0, error=0)
+    any_answer_gives_a_payment_or_an_opay_error()
+    assert REACHED["payment"] > 0  # the Payment branch's assertions ran
+    assert REACHED["error"] > 0
 
 
 # -- errors travel: pickle, copy, __cause__ ------------------------------------------------

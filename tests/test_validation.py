@@ -67,8 +67,8 @@ def test_country_accepts_exactly_two_ascii_letters(country: str) -> None:
     ("arguments", "field", "problem"),
     [
         ({"merchant_id": "", "secret_key": SECRET_KEY}, "merchant_id", "non-empty"),
-        ({"merchant_id": "256 61", "secret_key": SECRET_KEY}, "merchant_id", "without spaces"),
-        ({"merchant_id": "2566\n1", "secret_key": SECRET_KEY}, "merchant_id", "printable"),
+        ({"merchant_id": "256 61", "secret_key": SECRET_KEY}, "merchant_id", "ASCII digits only"),
+        ({"merchant_id": "2566\n1", "secret_key": SECRET_KEY}, "merchant_id", "digits only"),
         ({"merchant_id": MERCHANT_ID, "secret_key": ""}, "secret_key", "non-empty"),
         ({"merchant_id": MERCHANT_ID, "secret_key": None}, "secret_key", "must be a string"),
         (

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Final, NoReturn
 
 from .. import OPayValidationError
+from .._rate import MIN_RATE
 from .._validation import country_code
 from .._version import __version__
 from ._exit import EXIT_USAGE
@@ -64,8 +65,8 @@ def whole_number(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def positive_number(high: float) -> Callable[[str], float]:
-    """An argparse ``type`` accepting a finite number above 0 and at most ``high``.
+def positive_number(high: float, low: float = 0.0) -> Callable[[str], float]:
+    """An argparse ``type`` accepting a finite number above 0 (at least ``low``), at most ``high``.
 
     Examples:
         >>> positive_number(60)("2.5")
@@ -81,9 +82,10 @@ def positive_number(high: float) -> Callable[[str], float]:
             value = float(text)
         except ValueError:
             value = math.nan
-        if not (math.isfinite(value) and 0 < value <= high):
+        if not (math.isfinite(value) and 0 < value <= high and value >= low):
+            least = f"at least {low:g}" if low else "above 0"
             raise argparse.ArgumentTypeError(
-                f"must be a number above 0 and at most {high:g}, got {printable(text, limit=40)!r}"
+                f"must be a number {least} and at most {high:g}, got {printable(text, limit=40)!r}"
             )
         return value
 
@@ -201,7 +203,9 @@ def _close_many_options(many: argparse.ArgumentParser) -> None:
         help="requests in flight (10)",
     )
     many.add_argument(
-        "--rate", type=positive_number(MAX_RATE), help="request attempts per second at most"
+        "--rate",
+        type=positive_number(MAX_RATE, low=MIN_RATE),
+        help="request attempts per second at most",
     )
     many.add_argument(
         "--output", default="-", metavar="FILE", help="JSON lines results file ('-': stdout)"

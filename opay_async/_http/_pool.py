@@ -18,7 +18,7 @@ from typing import Final, Literal, cast
 import httpx2
 
 from .._errors import OPayValidationError
-from .._validation import number
+from .._validation import MAX_CONNECTIONS, number
 
 __all__ = ["DEFAULT_SHARD_SIZE", "ShardedTransport"]
 
@@ -73,8 +73,8 @@ class ShardedTransport(httpx2.AsyncBaseTransport):
     """An ``httpx2`` transport spreading ``max_connections`` over small connection pools.
 
     Args:
-        max_connections: Connections in all (rounded up to whole shards).
-        shard_size: Connections per shard.
+        max_connections: Connections in all (rounded up to whole shards), 1 to 10,000.
+        shard_size: Connections per shard, 1 to 10,000.
         verify: ``True`` for a verifying context on the system's certificate authorities, or an
             ``ssl.SSLContext`` of yours (e.g. trusting your company's CA). There is no
             way to turn certificate verification off: ``False`` is refused.
@@ -105,10 +105,11 @@ turned off; pass an ssl.SSLContext to trust other certificate authorities
     ) -> None:
         self._shards: tuple[_Shard, ...] = ()
         context = _verifying_context(verify)
-        count = math.ceil(
-            number("max_connections", max_connections, integer=True, at_least=1)
-            / number("shard_size", shard_size, integer=True, at_least=1)
+        connections = number(
+            "max_connections", max_connections, integer=True, at_least=1, at_most=MAX_CONNECTIONS
         )
+        size = number("shard_size", shard_size, integer=True, at_least=1, at_most=MAX_CONNECTIONS)
+        count = math.ceil(connections / size)
         limits = httpx2.Limits(max_connections=shard_size, max_keepalive_connections=shard_size)
         self._shards = tuple(
             _Shard(httpx2.AsyncHTTPTransport(verify=context, limits=limits, proxy=proxy))

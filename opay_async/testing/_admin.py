@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, cast
 
 from .._errors import OPayValidationError
-from .._payment import Amount, OrderStatus, Payment
+from .._payment import MAX_TOTAL, Amount, OrderStatus, Payment
 from .._validation import number
-from ._faults import Fault, FaultKind, FaultRates
-from ._latency import Latency
+from ._faults import MAX_SCHEDULED, Fault, FaultKind, FaultRates
+from ._latency import MAX_LATENCY, Latency
 from ._opay import NotAJSONObject, SimulatedOPay, json_object
 from ._reply import Reply, json_reply, message_for
 
@@ -165,7 +165,9 @@ class AdminAPI:
         except (ValueError, TypeError):
             kinds = ", ".join(k.value for k in FaultKind)
             raise _Refused(400, f"kind: must be one of {kinds}, got {kind!r}") from None
-        count = number("count", fields.pop("count", 1), integer=True, at_least=0, at_most=10_000)
+        count = number(
+            "count", fields.pop("count", 1), integer=True, at_least=0, at_most=MAX_SCHEDULED
+        )
         if fields["kind"] is FaultKind.API_ERROR and "message" not in fields:
             code = fields.get("code", "50003")
             fields["message"] = message_for(code) if isinstance(code, str) else ""
@@ -197,6 +199,9 @@ class AdminAPI:
         fields = _fields(body, {"seconds", "min", "max"})
         if "seconds" in fields and fields.keys() & {"min", "max"}:
             raise _Refused(400, "give seconds, or min and max, not both")
+        for name, value in fields.items():  # named as sent, before Latency checks the pair
+            if value is not None:
+                number(f"latency.{name}", value, at_least=0, at_most=MAX_LATENCY)
         if "seconds" in fields:
             self._latency.set(fields["seconds"])
         elif "min" in fields:
@@ -267,7 +272,7 @@ def _amount(value: object) -> Amount:
     fields = _object_fields(value)
     if fields is None or set(fields) != {"total", "currency"}:
         raise _Refused(400, 'amount: must be {"total": <minor units>, "currency": "EGP"}')
-    total = number("total", fields["total"], integer=True, at_least=0)
+    total = number("total", fields["total"], integer=True, at_least=0, at_most=MAX_TOTAL)
     currency = fields["currency"]
     if not isinstance(currency, str):
         raise _Refused(400, f"currency: must be a string, got {currency!r}")

@@ -206,12 +206,11 @@ class FakeOPay:
             status: The HTTP status (400 to 599).
             body: The body (by default a proxy's "502 Bad Gateway" HTML page).
             content_type: Its content type.
-            retry_after: A ``Retry-After`` header to send (seconds or an HTTP date).
+            retry_after: A ``Retry-After`` to send: seconds (0 to 86400) or header text.
         """
-        after = None if retry_after is None else str(retry_after)
         kind = FaultKind.HTTP_ERROR
         fault = Fault(
-            kind=kind, status=status, body=body, content_type=content_type, retry_after=after
+            kind=kind, status=status, body=body, content_type=content_type, retry_after=retry_after
         )
         self._opay.faults.schedule(fault, n)
 

@@ -11,7 +11,7 @@ import attrs
 
 from .._errors import OPayValidationError
 from .._repr import SafeRepr
-from .._validation import number, text
+from .._validation import MAX_SECONDS, number, text
 
 __all__ = [
     "BAD_GATEWAY_PAGE",
@@ -26,6 +26,11 @@ BAD_GATEWAY_PAGE: Final = (
     "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 )
 """The body of a simulated proxy error: an HTML page, as load balancers send."""
+
+#: The most faults one call may schedule.
+MAX_SCHEDULED: Final = 10_000
+#: The largest seed (either sign) of the random faults.
+MAX_SEED: Final = 2**64
 
 #: OPay's documented message for code 50003.
 SERVICE_UNAVAILABLE: Final = "service not available, please try again."
@@ -52,6 +57,16 @@ def _code(_instance: object, _attribute: object, value: object) -> None:
 
 def _status(_instance: object, _attribute: object, value: object) -> None:
     number("status", value, integer=True, at_least=400, at_most=599)
+
+
+def _retry_after(value: object) -> str | None:
+    """A ``Retry-After`` value as header text: a number of seconds (0 to 86400) is checked.
+
+    Text is kept as it is (an HTTP date, or garbage to test a client with).
+    """
+    if value is None or isinstance(value, str):
+        return value
+    return str(number("retry_after", value, at_least=0, at_most=MAX_SECONDS))
 
 
 def _string(_instance: object, attribute: attrs.Attribute[str], value: object) -> None:
@@ -93,7 +108,7 @@ class Fault(SafeRepr):
     status: int = attrs.field(default=502, validator=_status)
     body: str = attrs.field(default=BAD_GATEWAY_PAGE, validator=_string)
     content_type: str = attrs.field(default="text/html", validator=_header)
-    retry_after: str | None = attrs.field(default=None, validator=_header)
+    retry_after: str | None = attrs.field(default=None, converter=_retry_after, validator=_header)
     after_close: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
 
@@ -203,13 +218,13 @@ class FaultPlan:
 
     def schedule(self, fault: Fault, count: int) -> None:
         """Make the next ``count`` requests (after those already scheduled) fail so."""
-        count = number("n", count, integer=True, at_least=0)
+        count = number("n", count, integer=True, at_least=0, at_most=MAX_SCHEDULED)
         self._scheduled.extend([fault] * count)
 
     def set_rates(self, rates: FaultRates, seed: int | None = None) -> None:
         """Draw a fault for each unscheduled request with these probabilities."""
         if seed is not None:
-            seed = number("seed", seed, integer=True)
+            seed = number("seed", seed, integer=True, at_least=-MAX_SEED, at_most=MAX_SEED)
         self._rates = rates
         self._draws = rates.faults()
         self._random.seed(seed)

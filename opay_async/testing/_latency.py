@@ -68,8 +68,13 @@ def parse_latency(spec: str) -> tuple[float, float]:
         high = float(high_text) if dash else low
     except ValueError:
         raise OPayValidationError(
-            "latency", f"must be SECONDS or MIN-MAX, e.g. 0.05 or 0.01-0.05, got {spec!r}"
+            "latency", f"must be SECONDS or MIN-MAX, e.g. 0.05 or 0.01-0.05, got {_short(spec)}"
         ) from None
     latency = Latency()
     latency.set(low, high)
     return latency.minimum, latency.maximum
+
+
+def _short(spec: str) -> str:
+    """``spec`` quoted, cut to 40 characters (a command line may hold 5000 nines)."""
+    return repr(spec if len(spec) <= 40 else spec[:37] + "...")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from hypothesis import given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from opay_async import OPayClient, OPayError, Payment, RetryPolicy
@@ -46,10 +46,32 @@ OPAY_LIKE = st.fixed_dictionaries(
 )
 
 
+#: Successes about the payment asked for, varied: the Payment branch below must be reached.
+SUCCESS_LIKE = st.fixed_dictionaries(
+    {
+        "code": st.sampled_from(["00000", "00"]),
+        "message": FIELD_VALUES,
+        "data": st.fixed_dictionaries(
+            {"orderStatus": st.sampled_from(["CLOSE", "CLOSE", "CLOSE", "SUCCESS"])},
+            optional={
+                "reference": st.sampled_from(["FUZZ-1", "FUZZ-1", "FUZZ-2", 7]),
+                "orderNo": FIELD_VALUES,
+                "country": st.sampled_from(["EG", "EG", "NG"]),
+                "amount": st.none()
+                | st.fixed_dictionaries(
+                    {}, optional={"total": FIELD_VALUES, "currency": FIELD_VALUES}
+                ),
+            },
+        ),
+    }
+)
+
+
 def bodies() -> st.SearchStrategy[bytes]:
-    encoded = st.one_of(JSON, OPAY_LIKE).map(lambda value: json.dumps(value).encode())
+    encoded = st.one_of(JSON, OPAY_LIKE, SUCCESS_LIKE).map(lambda value: json.dumps(value).encode())
     return st.one_of(
         encoded,
+        SUCCESS_LIKE.map(lambda value: json.dumps(value).encode()),
         encoded.flatmap(lambda body: st.integers(0, len(body)).map(lambda cut: body[:cut])),
         st.binary(max_size=300),
         st.just(b"{" * 100_000),  # deeply nested garbage
@@ -57,14 +79,40 @@ def bodies() -> st.SearchStrategy[bytes]:
     )
 
 
+def readable_id(value: object) -> str | None:
+    """What an answer's reference or order number is read as: ``None`` when unreadable."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**128:
+        return str(value)
+    if isinstance(value, str) and value and len(value) <= 128 and value.isprintable():
+        return value
+    return None
+
+
+def readable_country(value: object) -> str | None:
+    """What an answer's country is read as: ``None`` when it is not a country code."""
+    if isinstance(value, str) and len(value) == 2 and value.isascii() and value.isalpha():
+        return value.upper()
+    return None
+
+
+#: What the property below saw: a run that never reaches the Payment branch fails.
+REACHED: dict[str, int] = {"payment": 0, "error": 0}
+
+
 @settings(max_examples=150)
+@example(
+    status=200,
+    body=b'{"code": "00000", "data": {"orderStatus": "CLOSE", "reference": "FUZZ-1"}}',
+    content_type="application/json",
+    retry_after=None,
+)
 @given(
     status=st.sampled_from([200, 200, 200, 201, 204, 301, 400, 401, 404, 429, 500, 502, 503]),
     body=bodies(),
     content_type=st.sampled_from(["application/json", "text/html", "text/plain; charset=utf-8"]),
     retry_after=st.none() | st.sampled_from(["0", "1", "junk", "Wed, 21 Oct 2015 07:28:00 GMT"]),
 )
-def test_any_answer_is_a_payment_or_an_opay_error(
+def any_answer_is_a_payment_or_an_opay_error(
     status: int, body: bytes, content_type: str, retry_after: str | None
 ) -> None:
     headers = {"Content-Type": content_type}
@@ -84,10 +132,27 @@ def test_any_answer_is_a_payment_or_an_opay_error(
 
     result = asyncio.run(close())  # anything but a Payment or an OPayError fails the test here
     if isinstance(result, Payment):
+        REACHED["payment"] += 1
+        event("a Payment")
+        sent = json.loads(body)  # an independent reading of what was answered
         assert 200 <= status < 300
+        assert sent["code"] in {"00000", "00"}
+        assert sent["data"]["orderStatus"] == "CLOSE"
+        assert readable_id(sent["data"].get("reference")) in {None, "FUZZ-1"}
+        assert readable_country(sent["data"].get("country")) in {None, "EG"}
         assert result.reference == "FUZZ-1"  # never a payment other than the one asked for
+        assert result.is_closed
     else:
+        REACHED["error"] += 1
+        event("an OPayError")
         assert isinstance(result, OPayError)
         assert result.reference == "FUZZ-1"
         assert str(result).isprintable()  # no control characters reach a terminal or a log
         assert len(str(result)) < 600  # a huge body is not copied into the message
+
+
+def test_any_answer_is_a_payment_or_an_opay_error() -> None:
+    REACHED.update(payment=0, error=0)
+    any_answer_is_a_payment_or_an_opay_error()
+    assert REACHED["payment"] > 0  # the Payment branch's assertions ran
+    assert REACHED["error"] > 0

@@ -37,7 +37,7 @@ async def test_instant_retries_records_waits_and_restores_the_real_clock() -> No
     fake.fail_next(3)
     with instant_retries() as clock:
         async with fake.client(
-            retry=RetryPolicy(attempts=4, timeout=1e6, wait_initial=10, wait_max=60)
+            retry=RetryPolicy(attempts=4, timeout=86_400, wait_initial=10, wait_max=60)
         ) as opay:
             assert (await opay.close_payment(reference="R-1", country="EG")).is_closed
     assert len(clock.sleeps) == 3
