@@ -92,6 +92,8 @@ def test_a_closed_payment_is_ok_true_with_its_fields() -> None:
         "reference": REFERENCE,
         "order_no": "211018140366538753",
         "country": "EG",
-        "amount": "400 EGP",
+        "amount_minor": 400,  # minor units, a number
+        "amount_major": "4.00",  # exact text in major units
+        "currency": "EGP",
         "order_status": "CLOSE",
     }
