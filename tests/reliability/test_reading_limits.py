@@ -21,7 +21,7 @@ import pytest
 from opay_async import OPayClient, OPayResponseError, RetryPolicy
 from tests.helpers import MERCHANT_ID, SECRET_KEY, RawServer, http_head, read_request
 
-BACKENDS = ["httpx", "aiohttp"]
+BACKENDS = ["httpx2", "aiohttp"]
 LIMIT_MESSAGE = "larger than 1,048,576 bytes"
 CLOSED = json.dumps(
     {
