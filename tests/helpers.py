@@ -100,6 +100,23 @@ class ScriptedOPay:
         return OPayClient(MERCHANT_ID, SECRET_KEY, transport=hx.MockTransport(self), **options)
 
 
+# The independent reading of an answer's identity the fuzz properties check the SDK against.
+def readable_id(value: object) -> str | None:
+    """What an answer's reference or order number is read as: ``None`` when unreadable."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**128:
+        return str(value)
+    if isinstance(value, str) and value and len(value) <= 128 and value.isprintable():
+        return value
+    return None
+
+
+def readable_country(value: object) -> str | None:
+    """What an answer's country is read as: ``None`` when it is not a country code."""
+    if isinstance(value, str) and len(value) == 2 and value.isascii() and value.isalpha():
+        return value.upper()
+    return None
+
+
 def failure(code: str, message: str = "failed") -> hx.Response:
     return hx.Response(200, json={"code": code, "message": message})
 

@@ -36,7 +36,15 @@ from opay_async import (
 )
 from opay_async._errors import api_error_for, redact
 from opay_async._wire import parse_retry_after
-from tests.helpers import MERCHANT_ID, SECRET_KEY, ScriptedOPay, hx, success
+from tests.helpers import (
+    MERCHANT_ID,
+    SECRET_KEY,
+    ScriptedOPay,
+    hx,
+    readable_country,
+    readable_id,
+    success,
+)
 
 ONCE = RetryPolicy(attempts=1)
 
@@ -272,22 +280,6 @@ NEAR_SUCCESS = st.fixed_dictionaries(
         ),
     }
 ).map(lambda value: json.dumps(value).encode())
-
-
-def readable_id(value: object) -> str | None:
-    """What an answer's reference or order number is read as: ``None`` when unreadable."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**128:
-        return str(value)
-    if isinstance(value, str) and value and len(value) <= 128 and value.isprintable():
-        return value
-    return None
-
-
-def readable_country(value: object) -> str | None:
-    """What an answer's country is read as: ``None`` when it is not a country code."""
-    if isinstance(value, str) and len(value) == 2 and value.isascii() and value.isalpha():
-        return value.upper()
-    return None
 
 
 #: What the property below saw: a run that never reaches the Payment branch fails.

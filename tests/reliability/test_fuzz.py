@@ -9,7 +9,7 @@ from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from opay_async import OPayClient, OPayError, Payment, RetryPolicy
-from tests.helpers import hx
+from tests.helpers import hx, readable_country, readable_id
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
@@ -77,22 +77,6 @@ def bodies() -> st.SearchStrategy[bytes]:
         st.just(b"{" * 100_000),  # deeply nested garbage
         st.just(b'{"code":"00000","data":{"orderStatus":"CLOSE","x":"' + b"a" * 2_000_000 + b'"}}'),
     )
-
-
-def readable_id(value: object) -> str | None:
-    """What an answer's reference or order number is read as: ``None`` when unreadable."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**128:
-        return str(value)
-    if isinstance(value, str) and value and len(value) <= 128 and value.isprintable():
-        return value
-    return None
-
-
-def readable_country(value: object) -> str | None:
-    """What an answer's country is read as: ``None`` when it is not a country code."""
-    if isinstance(value, str) and len(value) == 2 and value.isascii() and value.isalpha():
-        return value.upper()
-    return None
 
 
 #: What the property below saw: a run that never reaches the Payment branch fails.
