@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import httpx2
@@ -17,6 +18,7 @@ import pytest
 
 import opay_async
 from opay_async import OPayClient, OPayHTTPError, OPayValidationError, RetryPolicy
+from opay_async._http._family import HTTPX2, family_of, legacy_module, loaded_modules
 from tests.helpers import LEGACY_HTTPX, MERCHANT_ID, SECRET_KEY, hx, success
 
 PACKAGE = Path(opay_async.__file__).parent
@@ -142,3 +144,53 @@ def test_an_application_that_aliased_httpx_works(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ALIAS-1"
+
+
+class _LegacyClient:
+    """Stands in for legacy ``httpx.AsyncClient`` in a module named ``httpx``."""
+
+
+def fake_legacy_httpx() -> types.ModuleType:
+    module = types.ModuleType("httpx")
+    module.AsyncClient = _LegacyClient  # type: ignore[attr-defined]
+    module.AsyncBaseTransport = type("AsyncBaseTransport", (), {})  # type: ignore[attr-defined]
+    return module
+
+
+def test_legacy_httpx_is_found_only_where_the_application_imported_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "httpx", raising=False)
+    assert legacy_module() is None
+    assert loaded_modules() == (httpx2,)
+    legacy = fake_legacy_httpx()
+    monkeypatch.setitem(sys.modules, "httpx", legacy)
+    assert legacy_module() is legacy
+    assert loaded_modules() == (httpx2, legacy)
+    family = family_of("http_client", _LegacyClient(), kind="AsyncClient")
+    assert (family.module, family.name, family.is_legacy) == (legacy, "httpx", True)
+    assert family_of("http_client", httpx2.AsyncClient(), kind="AsyncClient") == HTTPX2
+    assert not HTTPX2.is_legacy
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        httpx2,  # httpx2.alias_httpx() was called: one family
+        types.ModuleType("httpx"),  # something named httpx that is not httpx
+        None,  # a test blocked the import
+    ],
+    ids=["aliased", "not-httpx", "blocked"],
+)
+def test_what_is_not_legacy_httpx_is_not_taken_for_it(
+    module: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "httpx", module)
+    assert legacy_module() is None
+    assert loaded_modules() == (httpx2,)
+    with pytest.raises(OPayValidationError) as caught:
+        family_of("transport", _LegacyClient(), kind="AsyncBaseTransport")
+    assert str(caught.value) == (
+        "transport: must be an httpx2.AsyncBaseTransport (or a legacy "
+        "httpx.AsyncBaseTransport), got tests.test_http_family._LegacyClient"
+    )
