@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import types
+from typing import cast
 
+import httpx2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opay_async import CLOSE_PATH, CloseRequest, OPaySignatureAuth, sign
+from opay_async import CLOSE_PATH, CloseRequest, OPaySignatureAuth, SecretKey, sign
+from opay_async._http import _auth
+from opay_async._http._auth import signing_auth
+from opay_async._http._family import HTTPX2, Family, HttpModule
 from tests.helpers import MERCHANT_ID, SECRET_KEY, ScriptedOPay, hx
 
 AWKWARD = ["a/b/c", 'say "hi"', "back\\slash", "ünïcødé-ص", "emoji-🙂🚀", "<tag>&amp;", " spaced "]
@@ -122,3 +128,51 @@ def test_the_signer_never_shows_the_key() -> None:
     auth = OPaySignatureAuth(MERCHANT_ID, SECRET_KEY)
     assert SECRET_KEY not in repr(auth)
     assert MERCHANT_ID in repr(auth)
+
+
+def test_the_header_names_go_out_as_opay_spells_them() -> None:
+    request = hx.Request("POST", "https://opay.test/close", content=b"{}")
+    OPaySignatureAuth(MERCHANT_ID, SECRET_KEY).sign(request)
+    names = {name for name, _ in request.headers.raw}
+    assert {b"Authorization", b"MerchantId"} <= names  # as the raw bytes on the wire
+
+
+def test_a_signer_not_yet_initialised_still_has_a_repr() -> None:
+    # What a traceback renders when the constructor itself failed.
+    unfinished = OPaySignatureAuth.__new__(OPaySignatureAuth)
+    assert repr(unfinished) == "OPaySignatureAuth(merchant_id=None, secret_key=SecretKey('***'))"
+
+
+class _StandInAuth:
+    """Legacy ``httpx.Auth`` as the SDK sees it: another family's base class."""
+
+    __slots__ = ()
+    requires_request_body = False
+
+
+def test_another_familys_signer_signs_the_same_and_is_made_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_auth, "_CLASSES", dict(_auth._CLASSES))
+    module = types.ModuleType("httpx")
+    module.Auth = _StandInAuth  # type: ignore[attr-defined]
+    legacy = Family(cast("HttpModule", module), "httpx")
+    signer = signing_auth(legacy, MERCHANT_ID, SecretKey(SECRET_KEY))
+    kind = type(signer)
+    assert isinstance(signer, _StandInAuth)
+    assert httpx2.Auth not in kind.__mro__
+    assert (kind.__name__, kind.__module__) == ("OPaySignatureAuth", "opay_async._http._auth")
+    assert kind.__doc__ == OPaySignatureAuth.__doc__
+    assert kind.__slots__ == ()
+    assert not hasattr(signer, "__dict__")
+    assert signer.requires_request_body is True  # the signing half comes first
+    assert signer.merchant_id == MERCHANT_ID
+    assert SECRET_KEY not in repr(signer)
+    assert type(signing_auth(legacy, "1", SecretKey(SECRET_KEY))) is kind  # made once
+    body = b'{"country":"EG","reference":"A1"}'
+    request = httpx2.Request("POST", "https://opay.test/close", content=body)
+    assert next(signer.auth_flow(request)) is request
+    assert request.headers["Authorization"] == f"Bearer {expected_signature(body)}"
+    assert request.headers["MerchantId"] == MERCHANT_ID
+    # and httpx2's family keeps the public class
+    assert type(signing_auth(HTTPX2, MERCHANT_ID, SecretKey(SECRET_KEY))) is OPaySignatureAuth
