@@ -96,7 +96,8 @@ def signing_auth(family: Family, merchant_id: str, secret_key: SecretKey) -> OPa
             type(
                 "OPaySignatureAuth",
                 (_Signing, base),
-                {"__slots__": (), "__module__": __name__, "__doc__": OPaySignatureAuth.__doc__},
+                # (``type()`` sets ``__module__`` to this module's name, the caller's)
+                {"__slots__": (), "__doc__": OPaySignatureAuth.__doc__},
             ),
         )
     return made(merchant_id, secret_key)
