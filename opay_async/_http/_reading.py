@@ -5,6 +5,11 @@ A close answer is under 1 KB. Whatever sits between us and OPay may send far mor
 hundreds of MB once decoded, nested ``Content-Encoding: gzip, gzip``). The body is read
 as raw bytes and decoded here, each layer's output capped by ``zlib``'s
 ``max_length``, so memory stays within a small multiple of the limit whatever arrives.
+
+Every layer counts, not only the last: a layer whose output reaches the limit ends the
+read, even where the layers after it would have made less of it. zlib puts out all it
+can as input arrives, so nothing is left to flush at the end: only input held back by
+``max_length`` would be, and reaching ``max_length`` ends the read.
 """
 
 from __future__ import annotations
@@ -54,10 +59,6 @@ class _Layer:
                 return out
             finally:
                 self._raw_fallback = False  # only the first bytes may switch to raw deflate
-
-    def flush(self, room: int) -> bytes:
-        """What the decoder still holds (at most ``room + 1`` bytes)."""
-        return self._decoder.flush()[: room + 1]
 
 
 def _layers(content_encoding: str | None) -> list[_Layer]:
@@ -120,20 +121,13 @@ async def _decode(chunks: AsyncIterator[bytes], content_encoding: str | None, li
     raw = 0
     async for chunk in chunks:
         raw += len(chunk)
-        if raw > limit:
+        if raw > limit:  # without layers, this bounds the body too
             raise _too_large(limit)
+        room = limit - len(body)
         data: bytes = chunk
         for layer in layers:
-            data = layer.feed(data, limit - len(body))
+            data = layer.feed(data, room)
+            if len(data) > room:  # at its cap, and what did not fit was dropped
+                raise _too_large(limit)
         body += data
-        if len(body) > limit:
-            raise _too_large(limit)
-    for depth, layer in enumerate(layers):
-        # What a layer held back still has to go through the layers after it.
-        data = layer.flush(limit - len(body))
-        for later in layers[depth + 1 :]:
-            data = later.feed(data, limit - len(body))
-        body += data
-        if len(body) > limit:
-            raise _too_large(limit)
     return bytes(body)
