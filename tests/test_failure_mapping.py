@@ -151,10 +151,14 @@ def test_a_certificate_that_does_not_verify_is_named_and_not_retried() -> None:
 
 
 def test_the_deepest_certificate_error_speaks_and_its_text_stands_in_for_a_message() -> None:
-    wrapper = certificate_error("wrapper's words")  # as aiohttp's subclass wraps ssl's
-    deepest = certificate_error(None)
-    error = mapped(chained(httpx2.ConnectError("x"), wrapper, deepest))
-    assert error.message.startswith(f"TLS certificate verification failed: {deepest} (not")
+    outer = certificate_error("outer words")  # as aiohttp's subclass wraps ssl's
+    middle = ssl.SSLCertVerificationError(1, "middle")
+    deepest = ssl.SSLCertVerificationError(1, "deepest")  # no verify_message at all
+    error = mapped(chained(httpx2.ConnectError("x"), outer, middle, deepest))
+    assert error.message.startswith("TLS certificate verification failed: deepest (not")
+    deepest.verify_message = ""
+    error = mapped(chained(httpx2.ConnectError("x"), outer, middle, deepest))
+    assert error.message.startswith("TLS certificate verification failed: deepest (not")
 
 
 @pytest.mark.parametrize(

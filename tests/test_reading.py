@@ -102,3 +102,7 @@ async def test_a_body_read_already_is_size_checked() -> None:
     assert await read_answer(already) == ANSWER
     with pytest.raises(OPayResponseError, match="larger than 10 bytes"):
         await read_answer(hx.Response(200, content=ANSWER), limit=10)
+    # exactly the limit is an answer
+    assert await read_answer(hx.Response(200, content=ANSWER), limit=len(ANSWER)) == ANSWER
+    with pytest.raises(OPayResponseError, match=f"larger than {len(ANSWER) - 1:,} bytes"):
+        await read_answer(hx.Response(200, content=ANSWER), limit=len(ANSWER) - 1)
