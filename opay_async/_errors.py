@@ -119,9 +119,7 @@ class OPayError(Exception):
 
     def _text(self) -> str:
         """The message, also on an error whose constructor has not finished."""
-        message = getattr(self, "message", None)
-        if message is None:
-            message = str(self.args[0]) if self.args else ""
+        message = str(self.args[0]) if self.args else ""  # the constructor's ``message``
         return f"{message}{self._identity()}"
 
     def __str__(self) -> str:

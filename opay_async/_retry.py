@@ -105,22 +105,23 @@ def _retryable(error: BaseException) -> bool:
 
 
 class _Wait(wait_base):
-    """`backoff` for tenacity, never past the call's deadline."""
+    """`backoff` for tenacity.
 
-    def __init__(self, policy: RetryPolicy, deadline: float, clock: Clock) -> None:
+    A wait that would end past the call's deadline is never slept: `_Stop`, asked
+    next, ends the call instead.
+    """
+
+    def __init__(self, policy: RetryPolicy) -> None:
         self._policy = policy
-        self._deadline = deadline
-        self._clock = clock
 
     def __call__(self, retry_state: RetryCallState) -> float:
         error = retry_state.outcome.exception() if retry_state.outcome else None
-        wait = backoff(
+        return backoff(
             retry_state.attempt_number,
             initial=self._policy.wait_initial,
             maximum=self._policy.wait_max,
             retry_after=error.retry_after if isinstance(error, OPayError) else None,
         )
-        return max(0.0, min(wait, self._deadline - self._clock.now()))
 
 
 class _Stop(stop_base):
@@ -169,7 +170,7 @@ class Retries:
     ) -> None:
         self._retrying = AsyncRetrying(
             stop=_Stop(policy.attempts, deadline, clock, bucket),
-            wait=_Wait(policy, deadline, clock),
+            wait=_Wait(policy),
             retry=retry_if_exception(_retryable),
             before_sleep=_log_retry,
             reraise=True,

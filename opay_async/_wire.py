@@ -180,7 +180,7 @@ def parse_close_answer(
     order_no = _text(payload.get("orderNo"))
     country = payload.get("country")
     try:
-        answered_country = country_code(country) if country is not None else None
+        answered_country = country_code(country)  # None too: not a country
     except ValueError:
         answered_country = None
     if not (

@@ -244,6 +244,10 @@ def test_retry_after_parsing() -> None:
     past = parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT")
     assert past == 0.0
     assert parse_retry_after("Wed, 21 Oct 2099 07:28:00 GMT") == 86_400  # capped at a day
+    # at most 64 characters are parsed (spaces included): a header is not a document
+    assert parse_retry_after("0" * 63 + "7") == 7.0
+    assert parse_retry_after("0" * 64 + "7") is None
+    assert parse_retry_after(" " * 62 + "7 ") == 7.0
 
 
 def test_redact_removes_keys_and_signatures() -> None:
