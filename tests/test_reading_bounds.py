@@ -94,6 +94,13 @@ def test_raw_deflate_is_accepted_where_zlib_deflate_was_announced() -> None:
     assert Layer("deflate").feed(data, 100) == b"hello"
 
 
+def test_raw_deflate_is_refused_where_gzip_was_announced() -> None:
+    raw = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    with pytest.raises(OPayResponseError) as caught:
+        Layer("gzip").feed(raw.compress(b"hello") + raw.flush(), 100)
+    assert caught.value.message.startswith("the answer's gzip encoding is broken (Error -3 ")
+
+
 def test_deflate_broken_both_ways_is_refused_not_retried_forever() -> None:
     layer = Layer("deflate")
     with pytest.raises(OPayResponseError) as caught:

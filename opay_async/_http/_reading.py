@@ -46,19 +46,16 @@ class _Layer:
 
     def feed(self, data: bytes, room: int) -> bytes:
         """Decode ``data``; at most ``room + 1`` bytes come out (one more means too many)."""
-        while True:
-            try:
-                out = self._decoder.decompress(data, room + 1)
-            except zlib.error as error:
-                if not self._raw_fallback:
-                    raise OPayResponseError(
-                        f"the answer's {self._name} encoding is broken ({error})"
-                    ) from None
+        raw_fallback, self._raw_fallback = self._raw_fallback, False  # first bytes only
+        try:
+            return self._decoder.decompress(data, room + 1)
+        except zlib.error as error:
+            if raw_fallback:  # announced as deflate, sent as raw deflate
                 self._decoder = zlib.decompressobj(-zlib.MAX_WBITS)
-            else:
-                return out
-            finally:
-                self._raw_fallback = False  # only the first bytes may switch to raw deflate
+                return self.feed(data, room)
+            raise OPayResponseError(
+                f"the answer's {self._name} encoding is broken ({error})"
+            ) from None
 
 
 def _layers(content_encoding: str | None) -> list[_Layer]:
