@@ -11,6 +11,7 @@ from typing import Any, Final, Literal, cast
 from .._environment import CLOSE_PATH
 from .._errors import OPayValidationError
 from .._payment import OrderStatus
+from .._settings import check_merchant_id
 from .._validation import country_code, text
 from ._faults import Fault, FaultPlan
 from ._ledger import Ledger
@@ -113,7 +114,8 @@ class SimulatedOPay:
         paid_answer: PaidAnswer,
         record_limit: int | None,
     ) -> None:
-        self.merchant_id = text("merchant_id", merchant_id)
+        # one a client can send: digits, never a key (the client refuses anything else)
+        self.merchant_id = check_merchant_id(merchant_id)
         self._key = text("secret_key", secret_key).encode()
         self.auto_create = auto_create
         self.paid_answer: PaidAnswer = "status"

@@ -179,3 +179,19 @@ def test_the_command_refuses_a_key_as_merchant_id_in_one_line_and_sends_nothing(
     else:
         assert "--merchant-id" in line
     assert ran.seconds < 30
+
+
+@pytest.mark.parametrize("value", [SECRET_KEY, "OPAYPUB17052839512345", "M-1"])
+def test_the_simulator_takes_only_a_merchant_id_a_client_can_send(value: str) -> None:
+    with pytest.raises(OPayValidationError) as caught:
+        FakeOPay(merchant_id=value)
+    assert caught.value.field == "merchant_id"
+    assert value not in str(caught.value)
+    assert FakeOPay(merchant_id=" 256612345678901 ").merchant_id == "256612345678901"
+
+
+def test_simulate_refuses_a_key_as_its_merchant_id_in_one_line() -> None:
+    ran = run("simulate", "--port", "0", "--merchant-id", SECRET_KEY, timeout=30)
+    line = assert_usage_error(ran, "merchant_id")
+    assert SECRET_KEY not in ran.stderr + ran.stdout
+    assert "_test_secret" not in line
