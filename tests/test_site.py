@@ -327,3 +327,29 @@ def test_the_reference_documents_every_public_name(site: Path) -> None:
     public += [f"opay_async.testing.{name}" for name in opay_async.testing.__all__]
     missing = [name for name in public if name not in ids]
     assert not missing, missing
+
+
+def test_attrs_classes_show_the_constructor_attrs_writes(site: Path) -> None:
+    import inspect  # noqa: PLC0415
+
+    import attrs  # noqa: PLC0415
+
+    import opay_async  # noqa: PLC0415 (only where the site is built)
+    import opay_async.testing  # noqa: PLC0415
+
+    text = (site / "reference" / "index.html").read_text(encoding="utf-8")
+    checked = []
+    for module in (opay_async, opay_async.testing):
+        for name in module.__all__:
+            kind = getattr(module, name)
+            if not (isinstance(kind, type) and attrs.has(kind)):
+                continue
+            start = text.index(f'id="{module.__name__}.{name}"')
+            end = text.find('class="doc doc-heading"', text.index("</h", start))
+            section = re.sub(r"<[^>]+>", "", html.unescape(text[start:end]))
+            shown = " ".join(section.split())
+            assert f"{name}(" in shown, name
+            for parameter in inspect.signature(kind).parameters:
+                assert f"{parameter}:" in shown, (name, parameter)
+            checked.append(name)
+    assert {"Amount", "CloseRequest", "Payment", "RetryPolicy", "Fault"} <= set(checked)
