@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -243,6 +244,44 @@ def test_resume_reads_the_indexes_written_and_cuts_a_torn_line(tmp_path: Path) -
     output.write_bytes(b"\x00\xff" * 1000 + b"\n")  # binary garbage: refused, not crashed
     with pytest.raises(ValueError, match="line 1 is not a record"):
         producer.written_indexes(output)
+
+
+def test_resume_reads_a_large_results_file_a_line_at_a_time(tmp_path: Path) -> None:
+    output = tmp_path / "results.jsonl"
+    line = b'{"index": %d, "ok": true, "reference": "R-%d"}\n'
+    with output.open("wb") as file:
+        file.writelines(line % (i, i) for i in range(200_000))  # ~9 MB
+        file.write(b'{"index": 200000, "o')  # torn
+    tracemalloc.start()
+    try:
+        the_set = {int(str(i)) for i in range(200_000)}  # what the answer costs by itself
+        alone = tracemalloc.get_traced_memory()[1]  # its peak: a set grows by copying
+        del the_set
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        indexes = producer.written_indexes(output)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert indexes == set(range(200_000))
+    assert output.read_bytes().endswith(line % (199_999, 199_999))
+    # the set of indexes and a line, not the file's 9 MB (it read the file whole before)
+    assert peak < alone + 2**20, (peak, alone)
+
+
+def test_resume_refuses_a_file_of_one_enormous_line_without_reading_it_all(tmp_path: Path) -> None:
+    output = tmp_path / "results.jsonl"
+    with output.open("wb") as file:
+        file.write(b"x" * (64 * 2**20))  # 64 MiB, no newline
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="line 1 is not a record: over 65536 bytes"):
+            producer.written_indexes(output)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, peak
+    assert output.stat().st_size == 64 * 2**20  # not ours: left as it was
 
 
 def test_the_producer_refuses_a_foreign_results_file_with_exit_code_2(tmp_path: Path) -> None:

@@ -253,6 +253,9 @@ def close_in_chunks(
         raise RunIncomplete(0, unsent=True, reason="the broker stayed away")
 
 
+_MAX_LINE = 64 * 1024  # a record is well under 2 KB
+
+
 def written_indexes(path: Path) -> set[int]:
     """The indexes a results file has records for; a torn last line is cut off the file.
 
@@ -264,16 +267,20 @@ def written_indexes(path: Path) -> set[int]:
     """
     indexes: set[int] = set()
     with path.open("rb+") as file:
-        data = file.read()
-        end = data.rfind(b"\n") + 1
-        if end < len(data):
-            file.truncate(end)
-    for number, line in enumerate(data[:end].splitlines(), 1):
-        try:
-            record = json.loads(line)
-            indexes.add(int(record["index"]))
-        except (ValueError, TypeError, KeyError) as error:
-            raise ValueError(f"{path}: line {number} is not a record: {error}") from None
+        complete = 0  # where the last complete line ends
+        # A line at a time, each bounded: the file may be large, or not ours at all.
+        for number, line in enumerate(iter(lambda: file.readline(_MAX_LINE + 1), b""), 1):
+            if len(line) > _MAX_LINE:
+                raise ValueError(f"{path}: line {number} is not a record: over {_MAX_LINE} bytes")
+            if not line.endswith(b"\n"):
+                file.truncate(complete)
+                break
+            complete += len(line)
+            try:
+                record = json.loads(line)
+                indexes.add(int(record["index"]))
+            except (ValueError, TypeError, KeyError) as error:
+                raise ValueError(f"{path}: line {number} is not a record: {error}") from None
     return indexes
 
 
