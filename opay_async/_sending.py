@@ -20,7 +20,7 @@ import attrs
 from ._budget import TokenBucket
 from ._clock import current_clock
 from ._errors import OPayError
-from ._http import ACCEPT_ENCODING, Exchange, opay_error_for
+from ._http import ACCEPT_ENCODING, Exchange, opay_error_for, stopping
 from ._outcome import CloseOutcome
 from ._payment import Payment
 from ._rate import RateLimiter
@@ -129,6 +129,9 @@ class Sender:
                 answer.status_code, answer.retry_after, answer.content, request
             )
         except BaseException as caught:
+            stop = stopping(caught)
+            if stop is not None and stop is not caught:
+                raise stop from None  # the process is being stopped: not a failure
             error = opay_error_for(caught, request)
             if error is None:
                 raise  # CancelledError and genuine bugs propagate untouched

@@ -9,6 +9,7 @@ happened (see ``examples/celery_worker/local.py``).
 
 from __future__ import annotations
 
+import asyncio
 import doctest
 import importlib
 import json
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 from kombu import Connection
 
+from examples.celery_worker import app as app_module
 from examples.celery_worker import local, producer
 from examples.celery_worker.app import app, deliveries_key, records_id
 from examples.celery_worker.producer import close_in_chunks
@@ -327,3 +329,47 @@ def test_a_run_that_does_not_complete_exits_3_and_writes_no_record(tmp_path: Pat
     )
     assert "run again with --resume" in done.stderr
     assert output.read_text() == ""
+
+
+@pytest.mark.parametrize("stop", [SystemExit(0), KeyboardInterrupt()], ids=["sigterm", "sigint"])
+def test_a_task_that_ends_with_a_stop_stops_the_process(stop: BaseException) -> None:
+    # asyncio never returns from run_until_complete() on a task done with SystemExit or
+    # KeyboardInterrupt: running it again "to cancel it" hung the process.
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    with asyncio.Runner() as runner:
+        process = app_module._Process(runner, None, None)  # type: ignore[arg-type]
+        started = time.monotonic()
+        with pytest.raises(type(stop)) as caught:
+            process.run(_raises(stop))
+        assert caught.value is stop
+        assert time.monotonic() - started < 5
+        with pytest.raises(RuntimeError, match="a bug"):  # and the loop still works
+            process.run(broken())
+
+
+async def _raises(error: BaseException) -> None:
+    raise error
+
+
+def test_a_process_stopped_between_two_steps_cancels_its_work_first() -> None:
+    cleaned: list[str] = []
+
+    async def waits() -> None:
+        try:
+            await asyncio.sleep(30)
+        finally:
+            cleaned.append("cancelled")
+
+    def stop() -> None:  # as a signal handler does, outside the task
+        raise SystemExit(0)
+
+    with asyncio.Runner() as runner:
+        process = app_module._Process(runner, None, None)  # type: ignore[arg-type]
+        runner.get_loop().call_later(0.01, stop)
+        started = time.monotonic()
+        with pytest.raises(SystemExit):
+            process.run(waits())
+    assert cleaned == ["cancelled"]
+    assert time.monotonic() - started < 5

@@ -17,13 +17,14 @@ import pytest
 
 from opay_async import (
     CloseRequest,
+    OPayClient,
     OPayConnectionError,
     OPayError,
     OPayResponseError,
     OPayTimeoutError,
 )
-from opay_async._http._failures import opay_error_for
-from tests.helpers import LEGACY_HTTPX, hx
+from opay_async._http._failures import opay_error_for, stopping
+from tests.helpers import LEGACY_HTTPX, MERCHANT_ID, SECRET_KEY, hx
 
 REQUEST = CloseRequest(reference="R-1", country="EG")
 FAMILIES: list[types.ModuleType] = [httpx2, hx] if LEGACY_HTTPX else [httpx2]
@@ -288,3 +289,50 @@ def test_legacy_httpx_is_never_imported_to_read_a_failure() -> None:
     if not LEGACY_HTTPX:
         mapped(httpx2.ConnectError("x"))
         assert "httpx" not in sys.modules
+
+
+# --- a process being stopped is not a failure --------------------------------------------
+
+
+def _hiding(stop: BaseException, outer: BaseException) -> BaseException:
+    """``outer`` raised while ``stop`` unwound (as anyio's cleanup does under a signal)."""
+    try:
+        try:
+            raise stop
+        finally:
+            raise outer
+    except BaseException as caught:
+        return caught
+
+
+@pytest.mark.parametrize("stop", [SystemExit(-241), KeyboardInterrupt()], ids=["exit", "interrupt"])
+def test_a_stop_under_another_error_is_found(stop: BaseException) -> None:
+    hidden = _hiding(stop, RuntimeError("Attempted to exit a cancel scope that isn't the current"))
+    assert stopping(hidden) is stop
+    assert stopping(stop) is stop
+    assert stopping(httpx2.ConnectError("refused")) is None
+    assert stopping(chained(httpx2.ConnectError("x"), OSError("y"))) is None
+
+
+@pytest.mark.parametrize(
+    "outer",
+    [
+        RuntimeError("Attempted to exit a cancel scope that isn't the current tasks's"),
+        hx.ReadError("connection reset"),  # a transport error: would be retried
+    ],
+    ids=["anyio-cleanup", "transport-error"],
+)
+async def test_a_process_stopped_mid_request_stops_and_is_not_retried(outer: Exception) -> None:
+    calls = 0
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        nonlocal calls
+        calls += 1
+        raise _hiding(SystemExit(-241), outer)
+
+    opay = OPayClient(MERCHANT_ID, SECRET_KEY, transport=hx.MockTransport(handler))
+    with pytest.raises(SystemExit) as caught:
+        await opay.close_payment(reference="R-1", country="EG")
+    assert caught.value.code == -241
+    assert calls == 1
+    await opay.aclose()

@@ -96,9 +96,10 @@ class _Process:
         try:
             return loop.run_until_complete(task)
         except BaseException:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                loop.run_until_complete(task)
+            if not task.done():  # (run again, a task done with SystemExit never returns)
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    loop.run_until_complete(task)
             raise
 
 

@@ -1,7 +1,8 @@
 """Everything that depends on the httpx family: clients, transports, pools, signing, reading.
 
 The rest of the SDK is written once, against `Exchange` (post a signed body, read a
-bounded answer) and `opay_error_for` (what a transport failure means). httpx2 is the
+bounded answer), `opay_error_for` (what a transport failure means) and `stopping` (a
+process being stopped, hidden under another error). httpx2 is the
 SDK's own family; a caller's legacy ``httpx.AsyncClient`` is served by the same code
 with legacy httpx's classes (see ``_family``).
 """
@@ -10,7 +11,7 @@ from ._auth import OPaySignatureAuth, sign
 from ._base_url import check_base_url
 from ._connections import CONNECT_TIMEOUT, Backend
 from ._exchange import Answer, Exchange, make_exchange
-from ._failures import opay_error_for
+from ._failures import opay_error_for, stopping
 from ._pool import ShardedTransport
 from ._reading import ACCEPT_ENCODING, MAX_ANSWER_BYTES
 
@@ -27,4 +28,5 @@ __all__ = [
     "make_exchange",
     "opay_error_for",
     "sign",
+    "stopping",
 ]

@@ -23,7 +23,7 @@ from .._errors import (
 from .._request import CloseRequest
 from ._family import HttpModule, loaded_modules
 
-__all__ = ["opay_error_for"]
+__all__ = ["opay_error_for", "stopping"]
 
 # TLS errors that mean the connection broke during the handshake, not that it cannot work.
 _TRANSIENT_TLS: Final = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
@@ -38,6 +38,21 @@ def _chain(error: BaseException) -> list[BaseException]:
         seen.append(current)
         current = current.__cause__ or current.__context__
     return seen
+
+
+def stopping(caught: BaseException) -> BaseException | None:
+    """The ``SystemExit`` or ``KeyboardInterrupt`` in ``caught``'s chain, if there is one.
+
+    A process told to stop by a signal handler that raises (billiard's, in every Celery
+    prefork worker) gets that exception wherever it is. Raised inside httpcore2's anyio
+    cleanup, it comes out as the cleanup's own error (``RuntimeError: Attempted to exit a
+    cancel scope ...``) or as a transport error, with the stop as its context: read as a
+    failure, it would be retried or reported, and the process would not stop.
+    """
+    for link in _chain(caught):
+        if isinstance(link, (SystemExit, KeyboardInterrupt)):
+            return link
+    return None
 
 
 def _tls_problem(error: BaseException) -> str | None:
