@@ -24,13 +24,13 @@ import httpx2
 
 from .._errors import OPayValidationError
 from .._install import install_hint
+from ._loops import Route
 from ._pool import ShardedTransport
 from ._proxies import environment_routes
 
 __all__ = [
     "CONNECT_TIMEOUT",
     "Backend",
-    "OwnPool",
     "check_backend",
     "own_client_maker",
     "tls_context",
@@ -42,9 +42,6 @@ Backend = Literal["httpx2", "aiohttp"]
 CONNECT_TIMEOUT: Final = 5.0
 
 TransportMaker = Callable[[httpx2.Proxy | None], httpx2.AsyncBaseTransport]
-#: One event loop's client of the own pool, and the transport every request may go to
-#: directly (``None`` where proxy routes decide, through the client).
-OwnPool = tuple[httpx2.AsyncClient, httpx2.AsyncBaseTransport | None]
 
 
 def tls_context(*, trust_env: bool) -> ssl.SSLContext:
@@ -116,7 +113,7 @@ def own_client_maker(
     max_connections: int,
     trust_env: bool,
     headers: httpx2.Headers,
-) -> Callable[[], OwnPool]:
+) -> Callable[[], Route]:
     """A maker of the ``httpx2.AsyncClient`` a client owns, one per event loop.
 
     With no proxy routes, requests may skip the client and go to its transport at once
@@ -138,7 +135,7 @@ def own_client_maker(
         pattern: None if url is None else httpx2.Proxy(url) for pattern, url in routes.items()
     }
 
-    def client() -> OwnPool:
+    def client() -> Route:  # the transport is None where proxy routes decide
         transport = make(None)
         http = httpx2.AsyncClient(
             transport=transport,

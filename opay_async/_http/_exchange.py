@@ -47,10 +47,12 @@ class Exchange:
         connections: Where the client of the running loop comes from.
         family: The client's httpx family.
         auth: Signs the exact body bytes (an ``Auth`` of ``family``).
-        headers: Added to each request; ``None`` when the client carries them (and
-            requests going straight to its transport carry `HEADERS`).
+        headers: Added to each request through a caller's ``http_client``; ``None``
+            when the client carries them.
         timeout: Seconds for connecting (5 at most), writing and reading.
         owned: Whether closing the ``OPayClient`` closes ``connections``.
+        own_headers: The headers of a request that goes straight to the own pool's
+            transport, past its client (which carries the same ones).
     """
 
     connections: Connections
@@ -124,6 +126,7 @@ def make_exchange(
     if http_client is not None and transport is not None:
         raise OPayValidationError("transport", "give http_client or transport, not both")
     connections: Connections
+    own: httpx2.Headers | None = None
     if http_client is not None:
         family = family_of("http_client", http_client, kind="AsyncClient")
         connections = Borrowed(http_client)  # type: ignore[arg-type]  # checked just above
@@ -139,15 +142,12 @@ def make_exchange(
         )
     else:
         family = HTTPX2
+        own = httpx2.Headers(headers)  # the client's, and those of requests sent past it
         connections = PerLoop(
             own_client_maker(
-                backend=backend,
-                max_connections=max_connections,
-                trust_env=trust_env,
-                headers=httpx2.Headers(headers),
+                backend=backend, max_connections=max_connections, trust_env=trust_env, headers=own
             )
         )
-    own = httpx2.Headers(headers) if http_client is None and transport is None else None
     return Exchange(
         connections=connections,
         family=family,

@@ -7,9 +7,15 @@ import json
 import pytest
 
 from opay_async.testing import FakeOPay
-from tests.helpers import env_for, run, stub_server, success
+from tests.helpers import Ran, env_for, run, stub_server, success
 
 REFERENCE = "JSON-1"
+
+
+def close_json(url: str, *options: str) -> Ran:
+    """``opay-async close --reference JSON-1 --country EG --json`` against ``url``."""
+    arguments = ["close", "--reference", REFERENCE, "--country", "EG", "--json", *options]
+    return run(*arguments, env=env_for(url), timeout=30)
 
 
 def one_json_line(stdout: str) -> dict[str, object]:
@@ -30,18 +36,7 @@ def one_json_line(stdout: str) -> dict[str, object]:
 )
 def test_a_failure_is_ok_false_with_the_error(answer: dict[str, str], says: str) -> None:
     with stub_server(lambda _body: answer) as server:
-        ran = run(
-            "close",
-            "--reference",
-            REFERENCE,
-            "--country",
-            "EG",
-            "--json",
-            "--attempts",
-            "1",
-            env=env_for(server.url),
-            timeout=30,
-        )
+        ran = close_json(server.url, "--attempts", "1")
         assert len(server.requests) == 1
     assert ran.returncode == 1, ran.stderr
     record = one_json_line(ran.stdout)
@@ -56,18 +51,7 @@ def test_a_failure_is_ok_false_with_the_error(answer: dict[str, str], says: str)
 
 def test_a_payment_answered_but_not_closed_is_ok_false() -> None:
     with stub_server(lambda body: success(body, status="SUCCESS")) as server:
-        ran = run(
-            "close",
-            "--reference",
-            REFERENCE,
-            "--country",
-            "EG",
-            "--json",
-            "--attempts",
-            "1",
-            env=env_for(server.url),
-            timeout=30,
-        )
+        ran = close_json(server.url, "--attempts", "1")
     assert ran.returncode == 1, ran.stderr
     record = one_json_line(ran.stdout)
     assert record["ok"] is False
@@ -76,16 +60,7 @@ def test_a_payment_answered_but_not_closed_is_ok_false() -> None:
 
 def test_a_closed_payment_is_ok_true_with_its_fields() -> None:
     with stub_server(success) as server:
-        ran = run(
-            "close",
-            "--reference",
-            REFERENCE,
-            "--country",
-            "EG",
-            "--json",
-            env=env_for(server.url),
-            timeout=30,
-        )
+        ran = close_json(server.url)
     assert ran.returncode == 0, ran.stderr
     assert one_json_line(ran.stdout) == {
         "ok": True,
