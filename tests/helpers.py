@@ -428,6 +428,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(length))
         self.server.requests.append(body)
+        self.server.headers.append({name.lower(): value for name, value in self.headers.items()})
         answer = json.dumps(self.server.answer(body)).encode()
         self.send_response(200, self.server.reason)
         self.send_header("Content-Type", "application/json")
@@ -450,6 +451,7 @@ class StubServer(http.server.ThreadingHTTPServer):
         self.answer = answer
         self.reason = reason
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []  # each request's, names in lower case
 
     @property
     def url(self) -> str:
