@@ -27,9 +27,11 @@ from kombu import Connection
 
 from examples.celery_worker import app as app_module
 from examples.celery_worker import local, producer
+from examples.celery_worker import output as output_module
 from examples.celery_worker.app import app, deliveries_key, records_id
 from examples.celery_worker.producer import close_in_chunks
 from examples.celery_worker.serverless import FileBackend, FilesystemTransport
+from opay_async import CloseRecord
 
 PROCESSES = 2
 REFERENCES = 10_000
@@ -147,7 +149,7 @@ def test_workers_log_no_deprecation_and_no_secret(run: Run) -> None:
     assert run.env["OPAY_SECRET_KEY"] not in log
 
 
-@pytest.mark.parametrize("name", ["settings", "producer", "records"])
+@pytest.mark.parametrize("name", ["settings", "producer", "records", "output"])
 def test_the_examples_docstrings(name: str) -> None:
     module = importlib.import_module(f"examples.celery_worker.{name}")
     failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
@@ -225,6 +227,8 @@ def test_a_failed_chunk_becomes_failed_records_and_a_stored_one_is_read_once(
         (8, "A-2", "EG"),
     ]
     assert {r["error_type"] for r in records} == {"RuntimeError"}
+    # The shape of every other line of a results file: CloseOutcome.to_record()'s keys.
+    assert all(r.keys() == CloseRecord.__annotations__.keys() for r in records)
     assert {r["ok"] for r in records} == {False}
     assert all("no OPay client" in str(r["error"]) for r in records)
     assert producer._records(done["done-chunk"], chunk, "EG") == [{"index": 5, "ok": True}]
@@ -238,14 +242,14 @@ def test_a_failed_chunk_becomes_failed_records_and_a_stored_one_is_read_once(
 def test_resume_reads_the_indexes_written_and_cuts_a_torn_line(tmp_path: Path) -> None:
     output = tmp_path / "results.jsonl"
     output.write_bytes(b'{"index": 0, "ok": true}\n{"index": 2, "ok": false}\n{"index": 3, "o')
-    assert producer.written_indexes(output) == {0, 2}
+    assert set(output_module.written_indexes(output)) == {0, 2}
     assert output.read_bytes() == b'{"index": 0, "ok": true}\n{"index": 2, "ok": false}\n'
     output.write_bytes(b'{"index": 0}\nnot json\n')
     with pytest.raises(ValueError, match="line 2 is not a record"):
-        producer.written_indexes(output)
+        output_module.written_indexes(output)
     output.write_bytes(b"\x00\xff" * 1000 + b"\n")  # binary garbage: refused, not crashed
     with pytest.raises(ValueError, match="line 1 is not a record"):
-        producer.written_indexes(output)
+        output_module.written_indexes(output)
 
 
 def test_resume_reads_a_large_results_file_a_line_at_a_time(tmp_path: Path) -> None:
@@ -256,19 +260,46 @@ def test_resume_reads_a_large_results_file_a_line_at_a_time(tmp_path: Path) -> N
         file.write(b'{"index": 200000, "o')  # torn
     tracemalloc.start()
     try:
-        the_set = {int(str(i)) for i in range(200_000)}  # what the answer costs by itself
-        alone = tracemalloc.get_traced_memory()[1]  # its peak: a set grows by copying
-        del the_set
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        indexes = producer.written_indexes(output)
-        peak = tracemalloc.get_traced_memory()[1] - base
+        indexes = output_module.written_indexes(output)
+        peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert indexes == set(range(200_000))
+    assert len(indexes) == 200_000
+    assert list(indexes) == list(range(200_000))
     assert output.read_bytes().endswith(line % (199_999, 199_999))
-    # the set of indexes and a line, not the file's 9 MB (it read the file whole before)
-    assert peak < alone + 2**20, (peak, alone)
+    # A bit per index and a line: not the file's 9 MB (it read the file whole once), nor
+    # a set of 200,000 ints (about 10 MB: it was one).
+    assert peak < 2**18, peak
+
+
+def test_the_index_set_is_a_set_of_bits_and_a_hostile_index_costs_no_gigabytes() -> None:
+    indexes = output_module.IndexSet([5, 0, 5, 2**40, 17])
+    assert len(indexes) == 4
+    assert list(indexes) == [0, 5, 17, 2**40]
+    assert 5 in indexes and 2**40 in indexes
+    assert 6 not in indexes and -1 not in indexes and "5" not in indexes
+    assert 2**45 not in indexes and 10**9 not in indexes
+    copied = indexes.copy()
+    copied.add(6)
+    assert 6 in copied and 6 not in indexes and len(indexes) == 4
+    with pytest.raises(ValueError, match="at least 0"):
+        indexes.add(-1)
+    tracemalloc.start()
+    try:
+        # a results file that is not ours: each index far apart, as large as it likes
+        output_module.IndexSet(2**60 + step for step in range(1000))
+        output_module.IndexSet([2**27 - 1])  # the largest kept as a bit: 16 MiB
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 17 * 2**20, peak
+
+
+def test_a_results_file_with_a_negative_index_is_not_ours(tmp_path: Path) -> None:
+    output = tmp_path / "results.jsonl"
+    output.write_bytes(b'{"index": 0}\n{"index": -3}\n')
+    with pytest.raises(ValueError, match="line 2 is not a record: an index is at least 0"):
+        output_module.written_indexes(output)
 
 
 def test_resume_refuses_a_file_of_one_enormous_line_without_reading_it_all(tmp_path: Path) -> None:
@@ -278,7 +309,7 @@ def test_resume_refuses_a_file_of_one_enormous_line_without_reading_it_all(tmp_p
     tracemalloc.start()
     try:
         with pytest.raises(ValueError, match="line 1 is not a record: over 65536 bytes"):
-            producer.written_indexes(output)
+            output_module.written_indexes(output)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -29,21 +29,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import json
+import functools
 import logging
-import os
 import sys
 import time
 from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TextIO, TypeVar
+from typing import Any, Final, TypeVar
 
 from kombu.exceptions import OperationalError
 
 from opay_async import CloseRecord
 
 from .app import app, close_chunk_task, deliveries_key, records_id
+from .output import IndexSet, write_records, written_indexes
 from .records import Item, failed_records
 
 __all__ = [
@@ -55,8 +55,6 @@ __all__ = [
     "close_in_chunks",
     "main",
     "read_rows",
-    "write_records",
-    "written_indexes",
 ]
 
 T = TypeVar("T")
@@ -66,6 +64,9 @@ DEFAULT_CHUNK_SIZE: Final = 500
 #: Chunks sent and not yet read, at most: the producer keeps their items (for the failed
 #: records of a chunk whose task fails), so its memory is bounded by this, not the input.
 DEFAULT_IN_FLIGHT: Final = 100
+#: Chunks whose records are fetched from the result backend in one request, at most: a
+#: producer back from an outage finds many chunks done, and holds a few at a time.
+READ_BATCH: Final = 8
 #: Seconds between two looks at the result backend for finished chunks.
 POLL_INTERVAL: Final = 0.1
 #: The command's exit code when the run did not complete.
@@ -139,6 +140,8 @@ class _Results:
     def finished(self, ids: Sequence[str]) -> dict[str, tuple[str, Any]]:
         """Each chunk of ``ids`` that is done: its records, or why its task failed.
 
+        The records come as a function that decodes them, called as each chunk is
+        written: a batch's stored text is held at once, its records a chunk at a time.
         Returns ``{}`` while the backend is away.
         """
         backend = self.backend
@@ -159,7 +162,7 @@ class _Results:
             ids, values[: len(ids)], values[len(ids) :], strict=True
         ):
             if records is not None:
-                done[task_id] = ("records", backend.decode_result(records)["result"])
+                done[task_id] = ("records", functools.partial(_decoded, backend, records))
             elif state is not None:
                 meta = backend.decode_result(state)
                 if meta["status"] == "FAILURE":
@@ -180,11 +183,16 @@ class _Results:
                 backend.delete(key)
 
 
+def _decoded(backend: Any, stored: bytes) -> list[CloseRecord]:
+    records: list[CloseRecord] = backend.decode_result(stored)["result"]
+    return records
+
+
 def _records(done: tuple[str, Any], chunk: _Chunk, country: str | None) -> list[CloseRecord]:
     """A finished chunk's records: its own, or failed ones if its task failed."""
     kind, value = done
     if kind == "records":
-        records: list[CloseRecord] = value
+        records: list[CloseRecord] = value()
         return records
     logger.error("a chunk at index %d failed: %r", chunk.indexes[0], value)
     return failed_records(
@@ -238,11 +246,13 @@ def close_in_chunks(
             out[sent.id] = chunk
         if not out:
             break
-        finished = results.finished(list(out))
-        for task_id, done in finished.items():
-            yield _records(done, out.pop(task_id), country)
-            results.forget(task_id)
-        if not finished:
+        found = False
+        for batch in chunked(list(out), READ_BATCH):
+            for task_id, done in results.finished(batch).items():
+                found = True
+                yield _records(done, out.pop(task_id), country)
+                results.forget(task_id)
+        if not found:
             if time.monotonic() > deadline:
                 missing = sum(len(chunk.indexes) for chunk in out.values())
                 raise RunIncomplete(
@@ -251,66 +261,6 @@ def close_in_chunks(
             time.sleep(POLL_INTERVAL)
     if broker_away:
         raise RunIncomplete(0, unsent=True, reason="the broker stayed away")
-
-
-_MAX_LINE = 64 * 1024  # a record is well under 2 KB
-
-
-def written_indexes(path: Path) -> set[int]:
-    """The indexes a results file has records for; a torn last line is cut off the file.
-
-    A line without its newline is what a producer killed mid-write leaves: it is not a
-    record, and it is removed so that every line of the file stays JSON.
-
-    Raises:
-        ValueError: A complete line is not a record of this producer.
-    """
-    indexes: set[int] = set()
-    with path.open("rb+") as file:
-        complete = 0  # where the last complete line ends
-        # A line at a time, each bounded: the file may be large, or not ours at all.
-        for number, line in enumerate(iter(lambda: file.readline(_MAX_LINE + 1), b""), 1):
-            if len(line) > _MAX_LINE:
-                raise ValueError(f"{path}: line {number} is not a record: over {_MAX_LINE} bytes")
-            if not line.endswith(b"\n"):
-                file.truncate(complete)
-                break
-            complete += len(line)
-            try:
-                record = json.loads(line)
-                indexes.add(int(record["index"]))
-            except (ValueError, TypeError, KeyError) as error:
-                raise ValueError(f"{path}: line {number} is not a record: {error}") from None
-    return indexes
-
-
-def _write(output: TextIO | None, records: list[CloseRecord]) -> None:
-    if output is not None:
-        output.write("".join(json.dumps(record) + "\n" for record in records))
-        output.flush()  # on disk as each chunk finishes: a killed producer loses no chunk
-        os.fsync(output.fileno())
-
-
-# Lines short enough for docs/bulk.md, which shows them:
-# fmt: off
-# --8<-- [start:write]
-def write_records(
-    chunks: Iterable[list[CloseRecord]],  # from close_in_chunks()
-    output: TextIO | None,
-    written: set[int],  # indexes with a record (--resume: in the file)
-    counts: dict[bool, int],  # closed (True) and not closed (False)
-) -> None:
-    """Write each chunk's records as it finishes, one per index."""
-    for records in chunks:  # each chunk once, in the order they finish
-        new = [r for r in records if r["index"] not in written]
-        written.update(record["index"] for record in new)
-        _write(output, new)  # flushed: a killed producer loses no chunk
-        for record in new:
-            counts[record["ok"]] += 1
-
-
-# --8<-- [end:write]
-# fmt: on
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -326,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
-    skip: set[int] = set()
+    skip = IndexSet()
     if args.resume:
         if args.output is None:
             parser.error("--resume needs --output")
@@ -348,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     incomplete: RunIncomplete | None = None
     try:
-        write_records(chunks, output, set(skip), counts)
+        write_records(chunks, output, skip.copy(), counts)
     except RunIncomplete as error:
         incomplete = error
     finally:
