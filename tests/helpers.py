@@ -101,20 +101,23 @@ class ScriptedOPay:
 
 
 # The independent reading of an answer's identity the fuzz properties check the SDK against.
-def readable_id(value: object) -> str | None:
-    """What an answer's reference or order number is read as: ``None`` when unreadable."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**128:
-        return str(value)
-    if isinstance(value, str) and value and len(value) <= 128 and value.isprintable():
-        return value
-    return None
+def names_only(data: dict[str, Any], reference: str, country: str) -> bool:
+    """Whether ``data`` names no payment but the one of ``reference`` in ``country``.
 
-
-def readable_country(value: object) -> str | None:
-    """What an answer's country is read as: ``None`` when it is not a country code."""
-    if isinstance(value, str) and len(value) == 2 and value.isascii() and value.isalpha():
-        return value.upper()
-    return None
+    Each identifier is either absent or exactly what was asked: the reference as the
+    same string (or an integer with the same digits), the country as the same two letters.
+    """
+    answered = data.get("reference", reference)
+    same_reference = answered == reference or (
+        type(answered) is int and answered >= 0 and str(answered) == reference
+    )
+    answered_country = data.get("country", country)
+    same_country = (
+        isinstance(answered_country, str)
+        and answered_country.isascii()
+        and answered_country.upper() == country
+    )
+    return same_reference and same_country
 
 
 def failure(code: str, message: str = "failed") -> hx.Response:
