@@ -25,7 +25,6 @@ from ._retry import RetryPolicy
 from ._secret import SecretKey
 from ._sending import Sender
 from ._settings import (
-    DEFAULT_TIMEOUT,
     ClientOptions,
     MerchantIdInput,
     check_instance,
@@ -58,13 +57,15 @@ class OPayClient:
         environment: ``"sandbox"`` or ``"production"``; picks OPay's hosts, per country.
         base_url: Send every request to this host instead (a simulator, a gateway):
             ``https://``, or ``http://`` on a loopback host; whitespace around is stripped.
-        timeout: Seconds one attempt may take in all, up to 86400 (default 30; connecting:
-            5 s at most).
+        timeout: Seconds one attempt may take in all, up to 86400 (connecting: 5 s at
+            most). Not given (``None``): 30, except with ``http_client``, whose own
+            timeouts then apply (the retry policy's ``timeout`` still bounds each call);
+            given, it applies to that client's requests too.
         retry: The retry policy; ``None`` for the default ``RetryPolicy()``.
         retry_budget: The client-wide retry budget; ``None`` turns it off.
         http_client: An ``httpx2.AsyncClient`` (or a legacy ``httpx.AsyncClient``) of yours
-            to send through, with its TLS, proxies and limits; never closed by the SDK,
-            and never following redirects for it.
+            to send through, with its TLS, proxies, limits and (unless ``timeout`` is
+            given) timeouts; never closed by the SDK, and never following redirects for it.
         transport: An httpx2 (or legacy httpx) transport for a client the SDK makes
             around it (e.g. ``FakeOPay().transport``), closed with the client.
         backend: ``"httpx2"`` (default) or ``"aiohttp"`` (needs ``opay-async[aiohttp]``)
@@ -95,7 +96,7 @@ class OPayClient:
         *,
         environment: Environment = "sandbox",
         base_url: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
         retry: RetryPolicy | None = None,
         retry_budget: RetryBudget | None = RetryBudget(),  # noqa: B008 (frozen value)
         http_client: httpx2.AsyncClient | None = None,
