@@ -58,9 +58,8 @@ class OPayClient:
         base_url: Send every request to this host instead (a simulator, a gateway):
             ``https://``, or ``http://`` on a loopback host; whitespace around is stripped.
         timeout: Seconds one attempt may take in all, up to 86400 (connecting: 5 s at
-            most). Not given (``None``): 30, except with ``http_client``, whose own
-            timeouts then apply (the retry policy's ``timeout`` still bounds each call);
-            given, it applies to that client's requests too.
+            most); ``None``: 30, or with ``http_client`` that client's own timeouts (the
+            retry policy's ``timeout`` still bounds each call).
         retry: The retry policy; ``None`` for the default ``RetryPolicy()``.
         retry_budget: The client-wide retry budget; ``None`` turns it off.
         http_client: An ``httpx2.AsyncClient`` (or a legacy ``httpx.AsyncClient``) of yours
