@@ -12,7 +12,9 @@ import nox
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = not os.environ.get("CI")
-nox.options.sessions = ["tests", "tests_legacy_httpx", "lint", "typing", "docs", "package"]
+nox.options.sessions = [
+    "tests", "tests_legacy_httpx", "tests_uvloop", "lint", "typing", "docs", "package",
+]  # fmt: skip
 # A Python that is not installed skips its session instead of failing the run.
 nox.options.error_on_missing_interpreters = False
 
@@ -48,6 +50,48 @@ def tests_legacy_httpx(session: nox.Session) -> None:
     _install_group(session, "tests")
     session.run(
         "pytest", "-p", "no:cacheprovider", *session.posargs, env={"OPAY_TESTS_HTTPX": "legacy"}
+    )
+
+
+#: The tests run again on uvloop: each runs event loops the SDK sends from, over sockets or
+#: through the loop's scheduler, timeouts and cancellation.
+UVLOOP_TESTS = [
+    "tests/test_event_loop_in_use.py",  # fails if the loops are not uvloop's
+    "tests/reliability/test_event_loops.py",  # asyncio.run twice, a loop per thread, -X dev
+    "tests/reliability/test_hostile_answers.py",  # raw servers; memory, in uvloop children
+    "tests/reliability/test_reading_limits.py",  # the reader's limits over sockets
+    "tests/reliability/test_environment.py",  # TLS (uvloop's own SSL), proxies, CA bundles
+    "tests/reliability/test_redirects.py",  # 3xx over sockets
+    "tests/reliability/test_leaks.py",  # fds, tasks, ResourceWarnings after cancellations
+    "tests/reliability/test_soak.py",  # 10,000 closes with drops and timeouts
+    "tests/test_caller_timeouts.py",  # a caller's client's timeouts over sockets
+    "tests/test_bulk.py",  # concurrency and cancellation against a loopback server
+    "tests/test_client.py",  # the own pool, closing, logging
+    "tests/test_exchange.py",  # what goes on the wire, through a proxy
+    "tests/testing/test_fake_ways_in.py",  # the simulator served by uvicorn
+    "tests/test_fastapi_example.py",  # the FastAPI example, in TestClient's loop
+]
+
+
+@nox.session(python="3.11")
+def tests_uvloop(session: nox.Session) -> None:
+    """The event-loop, socket and hostile-answer tests again, on uvloop's event loops.
+
+    FastAPI services run under ``uvicorn[standard]``, which runs uvloop.
+    ``OPAY_TESTS_LOOP=uvloop`` makes tests/conftest.py put every async test on uvloop
+    (pytest-asyncio's loop-factory hook) and every ``asyncio.run`` and
+    ``asyncio.new_event_loop`` of a test too (the event loop policy); both backends and a
+    caller's client are covered. ``nox -s tests_uvloop -- -k NAME`` narrows the run.
+    """
+    session.install("-e", ".[aiohttp,cli,simulator]")
+    _install_group(session, "tests", "uvloop")
+    session.run(
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        *UVLOOP_TESTS,
+        *session.posargs,
+        env={"OPAY_TESTS_LOOP": "uvloop"},
     )
 
 

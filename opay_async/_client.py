@@ -25,7 +25,6 @@ from ._retry import RetryPolicy
 from ._secret import SecretKey
 from ._sending import Sender
 from ._settings import (
-    DEFAULT_TIMEOUT,
     ClientOptions,
     MerchantIdInput,
     check_instance,
@@ -58,13 +57,14 @@ class OPayClient:
         environment: ``"sandbox"`` or ``"production"``; picks OPay's hosts, per country.
         base_url: Send every request to this host instead (a simulator, a gateway):
             ``https://``, or ``http://`` on a loopback host; whitespace around is stripped.
-        timeout: Seconds one attempt may take in all, up to 86400 (default 30; connecting:
-            5 s at most).
+        timeout: Seconds one attempt may take in all, up to 86400 (connecting: 5 s at
+            most); ``None``: 30, or with ``http_client`` that client's own timeouts (the
+            retry policy's ``timeout`` still bounds each call).
         retry: The retry policy; ``None`` for the default ``RetryPolicy()``.
         retry_budget: The client-wide retry budget; ``None`` turns it off.
         http_client: An ``httpx2.AsyncClient`` (or a legacy ``httpx.AsyncClient``) of yours
-            to send through, with its TLS, proxies and limits; never closed by the SDK,
-            and never following redirects for it.
+            to send through, with its TLS, proxies, limits and (unless ``timeout`` is
+            given) timeouts; never closed by the SDK, and never following redirects for it.
         transport: An httpx2 (or legacy httpx) transport for a client the SDK makes
             around it (e.g. ``FakeOPay().transport``), closed with the client.
         backend: ``"httpx2"`` (default) or ``"aiohttp"`` (needs ``opay-async[aiohttp]``)
@@ -95,7 +95,7 @@ class OPayClient:
         *,
         environment: Environment = "sandbox",
         base_url: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
         retry: RetryPolicy | None = None,
         retry_budget: RetryBudget | None = RetryBudget(),  # noqa: B008 (frozen value)
         http_client: httpx2.AsyncClient | None = None,

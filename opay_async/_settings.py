@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, TypedDict, TypeVar
@@ -38,7 +39,8 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-#: Seconds one attempt (connect, send, answer) may take in all.
+#: Seconds one attempt (connect, send, answer) may take in all, unless ``timeout=`` says
+#: otherwise; through a caller's ``http_client``, that client's own timeouts apply instead.
 DEFAULT_TIMEOUT: Final = 30.0
 #: The most digits a merchant id may have. OPay's are 15 (``256612345678901`` in its
 #: documentation); any run of ASCII digits up to this length is taken, nothing else.
@@ -57,7 +59,7 @@ class ClientOptions(TypedDict, total=False):
     secret_key: str | SecretKey
     environment: Environment
     base_url: str | None
-    timeout: float
+    timeout: float | None
     retry: RetryPolicy | None
     retry_budget: RetryBudget | None
     http_client: httpx2.AsyncClient | None
@@ -184,10 +186,15 @@ def make_sender(
 ) -> Sender:
     """Check the client's settings and build its `Sender` (and its own pool).
 
+    ``timeout=None`` is 30 s (`DEFAULT_TIMEOUT`), except through a caller's
+    ``http_client``: there the client's own timeouts bound each attempt, and the retry
+    policy's ``timeout`` bounds the call.
+
     Raises:
         OPayValidationError: A bad setting; nothing is built.
     """
-    seconds = check_timeout(timeout)
+    clients_own = timeout is None and http_client is not None
+    seconds = DEFAULT_TIMEOUT if timeout is None else check_timeout(timeout)
     policy = check_instance("retry", retry, RetryPolicy) or RetryPolicy()
     budget = check_instance("retry_budget", retry_budget, RetryBudget)
     connections = number(
@@ -197,7 +204,7 @@ def make_sender(
     exchange = make_exchange(
         merchant_id=merchant_id,
         secret_key=secret_key,
-        timeout=float(seconds),
+        timeout=None if clients_own else seconds,
         headers=HEADERS,
         http_client=http_client,
         transport=transport,
@@ -208,7 +215,7 @@ def make_sender(
     return Sender(
         exchange=exchange,
         url_for=url_for,
-        timeout=seconds,
+        timeout=math.inf if clients_own else seconds,
         retry=policy,
         bucket=None if budget is None else TokenBucket(budget),
         limiter=None if rate is None else RateLimiter(rate),

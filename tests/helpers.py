@@ -9,6 +9,8 @@ shape it needs:
 - ``body_of`` / ``signed`` / ``raw_post``: hand-signed raw requests for the simulator's tests;
 - ``RawServer``: a TCP server whose handler answers whatever bytes a test needs;
 - ``hx``: the httpx family under test (httpx2, or legacy httpx in its own session);
+- ``UVLOOP`` / ``CHILD_LOOP``: whether the tests run on uvloop (its own session), and the
+  lines that put a child process on the same loops;
 - ``run`` / ``spawned`` / ``stub_server``: the ``opay-async`` command as a subprocess,
   bounded in time, and a stub OPay over HTTP for it.
 """
@@ -44,6 +46,17 @@ from opay_async.testing import FakeOPay
 #: ``MockTransport`` and client a test gives the SDK is legacy httpx's.
 LEGACY_HTTPX = os.environ.get("OPAY_TESTS_HTTPX", "") == "legacy"
 hx: Any = importlib.import_module("httpx") if LEGACY_HTTPX else httpx2
+
+#: Whether the tests run on uvloop's event loops (the ``tests_uvloop`` nox session,
+#: ``OPAY_TESTS_LOOP=uvloop``: see tests/conftest.py) rather than asyncio's own.
+UVLOOP = os.environ.get("OPAY_TESTS_LOOP", "") == "uvloop"
+#: What a child process a test starts runs first, to use the same event loops as the test.
+CHILD_LOOP = """
+import os
+if os.environ.get("OPAY_TESTS_LOOP") == "uvloop":
+    import asyncio, uvloop
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+"""
 
 MERCHANT_ID = "256612345678901"
 SECRET_KEY = "OPAYPRV_test_secret_0187828"

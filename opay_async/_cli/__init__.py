@@ -29,6 +29,20 @@ from ._text import PrintableFormatter, printable
 __all__ = ["main"]
 
 
+def _log_verbosely() -> None:
+    """``-v``: every line of the SDK's loggers (``opay_async.*``) on stderr, warnings of others.
+
+    The HTTP engines log each socket operation at ``DEBUG`` and each request at ``INFO``
+    (``httpcore2.*``, ``httpx2``, ``hpack``, ``aiohttp.*``, ``asyncio``, uvicorn's):
+    hundreds of lines a second in a bulk run, drowning the one line per attempt the
+    ``opay_async`` loggers write. Their warnings and errors still show.
+    """
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    logging.getLogger("opay_async").setLevel(logging.DEBUG)
+
+
 def _require_cli_extra() -> None:
     if importlib.util.find_spec("rich") is None:
         raise UsageError(f"the opay-async command needs the cli extra: {install_hint('cli')}")
@@ -61,10 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(stdout, io.TextIOWrapper):  # a value it cannot encode is escaped
         stdout.reconfigure(errors="backslashreplace")
     if args.verbose:
-        handler = logging.StreamHandler()
-        handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
-        logging.basicConfig(level=logging.DEBUG, handlers=[handler])
-        logging.getLogger("httpcore").setLevel(logging.INFO)
+        _log_verbosely()
     try:
         return _run(args)
     except UsageError as error:
