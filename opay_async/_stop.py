@@ -136,9 +136,10 @@ class RunStop:
 
     async def sleep(self, clock: Clock, seconds: float) -> None:
         """Sleep ``seconds`` on ``clock``, or less: until the run stops."""
-        task = asyncio.current_task()
-        if self.stopped_by is not None or task is None:
+        if self.stopped_by is not None:
             return
+        task = asyncio.current_task()
+        assert task is not None  # the send loop runs in a task of an asyncio loop
         self._waiting.add(task)
         try:
             await clock.sleep(seconds)
