@@ -21,7 +21,8 @@ from ._errors import Identity, OPayValidationError
 from ._outcome import CloseOutcome
 from ._rate import RateLimiter, check_rate
 from ._request import CloseRequest
-from ._validation import MAX_CONNECTIONS, country_code, number
+from ._stop import RunStop
+from ._validation import MAX_CONNECTIONS, country_code, flag, number
 
 __all__ = [
     "CloseInput",
@@ -48,9 +49,18 @@ class Send(Protocol):
     """What bulk closing is handed: a function closing one request (``Sender.send``)."""
 
     def __call__(
-        self, request: CloseRequest, /, *, index: int = 0, limiter: RateLimiter | None = None
+        self,
+        request: CloseRequest,
+        /,
+        *,
+        index: int = 0,
+        limiter: RateLimiter | None = None,
+        run: RunStop | None = None,
     ) -> Awaitable[CloseOutcome]:
-        """Close ``request``; the outcome carries ``index``; ``limiter`` paces the attempts."""
+        """Close ``request``; the outcome carries ``index``; ``limiter`` paces the attempts.
+
+        A fatal answer stops ``run``; once it is stopped, nothing is sent.
+        """
         ...
 
 
@@ -123,7 +133,13 @@ def _as_request(item: object, country: str | None, index: int) -> CloseRequest:
 
 
 async def _close_one(
-    send: Send, index: int, item: CloseItem, country: str | None, limiter: RateLimiter | None
+    send: Send,
+    index: int,
+    item: CloseItem,
+    country: str | None,
+    limiter: RateLimiter | None,
+    *,
+    run: RunStop | None,
 ) -> CloseOutcome:
     try:
         request = _as_request(item, country, index)
@@ -133,7 +149,7 @@ async def _close_one(
         if isinstance(item, str):
             error.reference = item
         return CloseOutcome(request=None, payment=None, error=error, attempts=0, index=index)
-    return await send(request, index=index, limiter=limiter)
+    return await send(request, index=index, limiter=limiter, run=run)
 
 
 class _Input:
@@ -187,6 +203,7 @@ async def iter_close_many(
     country: str | None = None,
     concurrency: int = 10,
     rate_limit: float | None = None,
+    stop_on_fatal: bool = True,
 ) -> AsyncGenerator[CloseOutcome, None]:
     """Close every item of ``requests`` with ``send``; yield each outcome as it completes.
 
@@ -200,6 +217,7 @@ async def iter_close_many(
     limiter = None if rate is None else RateLimiter(rate)
     if isinstance(requests, str | bytes):
         raise OPayValidationError("requests", "must be an iterable of items, not one string")
+    run = RunStop() if flag("stop_on_fatal", stop_on_fatal) else None
 
     items = _Input(requests)
     results: asyncio.Queue[CloseOutcome | _WorkerDone | _WorkerCrashed] = asyncio.Queue(
@@ -210,7 +228,8 @@ async def iter_close_many(
         try:
             while (pulled := await items.pull()) is not None:
                 index, item = pulled
-                await results.put(await _close_one(send, index, item, default_country, limiter))
+                outcome = await _close_one(send, index, item, default_country, limiter, run=run)
+                await results.put(outcome)
         except Exception as error:  # noqa: BLE001 (handed to the consumer, which raises it)
             await results.put(_WorkerCrashed(error))
         else:
@@ -244,6 +263,7 @@ async def close_many(
     concurrency: int = 10,
     rate_limit: float | None = None,
     on_progress: ProgressCallback | None = None,
+    stop_on_fatal: bool = True,
 ) -> list[CloseOutcome]:
     """Close every item of ``requests`` with ``send``; return the outcomes in input order.
 
@@ -251,7 +271,12 @@ async def close_many(
     """
     outcomes: list[CloseOutcome | None] = []
     stream = iter_close_many(
-        send, requests, country=country, concurrency=concurrency, rate_limit=rate_limit
+        send,
+        requests,
+        country=country,
+        concurrency=concurrency,
+        rate_limit=rate_limit,
+        stop_on_fatal=stop_on_fatal,
     )
     async with contextlib.aclosing(stream):
         async for outcome in stream:

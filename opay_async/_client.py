@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator
-from types import TracebackType
 from typing import TYPE_CHECKING, Unpack
 
 import attrs
@@ -107,10 +106,8 @@ class OPayClient:
     ) -> None:
         secret_key, given, merchant_id = SecretKey(secret_key), MerchantIdInput(merchant_id), ""
         self._merchant_id = given.check()
-        self._router = Router(
-            check_environment(environment),
-            None if base_url is None else check_base_url(base_url),
-        )
+        base = None if base_url is None else check_base_url(base_url)
+        self._router = Router(check_environment(environment), base)
         self._sender = make_sender(
             self._merchant_id,
             secret_key.check(),
@@ -153,12 +150,7 @@ class OPayClient:
     async def __aenter__(self) -> OPayClient:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     def with_options(
@@ -322,6 +314,7 @@ class OPayClient:
         concurrency: int = 10,
         rate_limit: float | None = None,
         on_progress: ProgressCallback | None = None,
+        stop_on_fatal: bool = True,
     ) -> list[CloseOutcome]:
         """Close many payments; return one outcome per input item, in input order.
 
@@ -336,6 +329,8 @@ class OPayClient:
             concurrency: Requests in flight at most (and at once, when there is work).
             rate_limit: Request attempts started per second at most, retries included.
             on_progress: Called with each outcome as it completes (e.g. a progress bar).
+            stop_on_fatal: Send nothing new after a ``fatal`` error (02000, 02002, 02007,
+                HTTP 401), each item not sent then getting a ``RunStoppedError``.
 
         Returns:
             The outcomes, `outcomes[i]` for `requests[i]`. For inputs too large to keep
@@ -358,6 +353,7 @@ class OPayClient:
             concurrency=concurrency,
             rate_limit=rate_limit,
             on_progress=on_progress,
+            stop_on_fatal=stop_on_fatal,
         )
 
     def iter_close_many(
@@ -367,19 +363,22 @@ class OPayClient:
         country: str | None = None,
         concurrency: int = 10,
         rate_limit: float | None = None,
+        stop_on_fatal: bool = True,
     ) -> AsyncGenerator[CloseOutcome, None]:
         """Close many payments; yield each outcome as it completes (completion order).
 
         The input is pulled lazily by ``concurrency`` workers: memory stays proportional
         to ``concurrency`` however long the input. ``outcome.index`` is each outcome's
         position in the input. Leaving the loop early (or cancelling the task) cancels
-        the requests in flight; close the generator with ``contextlib.aclosing``.
+        the requests in flight and stops reading the input (close the generator with
+        ``contextlib.aclosing``); a stopped run reads it all, sending nothing.
 
         Args:
             requests: As for [`close_many`][opay_async.OPayClient.close_many].
             country: As for `close_many`.
             concurrency: As for `close_many`.
             rate_limit: As for `close_many`.
+            stop_on_fatal: As for `close_many`.
 
         Raises:
             OPayError: The client is closed (raised by this call, before any work).
@@ -397,4 +396,5 @@ class OPayClient:
             country=country,
             concurrency=concurrency,
             rate_limit=rate_limit,
+            stop_on_fatal=stop_on_fatal,
         )

@@ -5,6 +5,10 @@ methods all go through `send()`. A close that succeeds at once never touches
 tenacity; at the first failure a `Retries` is made, and from
 then on tenacity's own decision pipeline (retry predicate, wait, stop, the log line
 before a sleep) says whether and how long to wait before the next attempt.
+
+A bulk run hands each close its `RunStop`: a fatal answer stops the run, and each
+attempt looks at it right before it is sent (before and after waiting for the rate
+limits), so nothing is sent after the stop but what was already in flight.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from ._payment import Payment
 from ._rate import RateLimiter
 from ._request import CloseRequest
 from ._retry import Retries, RetryPolicy
+from ._stop import RunStop, RunStoppedError
 from ._version import __version__
 from ._wire import parse_close_answer
 
@@ -68,7 +73,12 @@ class Sender:
         return attrs.evolve(self, timeout=timeout, exchange=self.exchange.with_timeout(timeout))
 
     async def send(
-        self, request: CloseRequest, *, index: int = 0, limiter: RateLimiter | None = None
+        self,
+        request: CloseRequest,
+        *,
+        index: int = 0,
+        limiter: RateLimiter | None = None,
+        run: RunStop | None = None,
     ) -> CloseOutcome:
         """Close ``request``, retrying where safe; the outcome says how it ended.
 
@@ -76,6 +86,8 @@ class Sender:
             request: What to close.
             index: The outcome's position in a bulk input.
             limiter: A rate limiter of the call, on top of the client's.
+            run: The bulk run's stop: a fatal answer stops the run, and once it is
+                stopped no attempt is sent (the outcome holds a ``RunStoppedError``).
         """
         body = request.body()
         url = self.url_for(request.country)
@@ -86,7 +98,7 @@ class Sender:
         while True:
             attempt += 1
             result = await self._attempt(
-                request, body, url, number=attempt, deadline=deadline, limiter=limiter
+                request, body, url, number=attempt, deadline=deadline, limiter=limiter, run=run
             )
             if isinstance(result, Payment):
                 if self.bucket is not None:
@@ -94,13 +106,27 @@ class Sender:
                 return CloseOutcome(
                     request=request, payment=result, error=None, attempts=attempt, index=index
                 )
+            if run is not None:
+                if isinstance(result, RunStoppedError):  # this attempt was not sent
+                    return CloseOutcome(
+                        request=request,
+                        payment=None,
+                        error=result,
+                        attempts=attempt - 1,
+                        index=index,
+                    )
+                if result.fatal:
+                    run.stop(result)  # before anything else can send (never retried)
             retries = retries or Retries(self.retry, clock, deadline, self.bucket)
             wait = await retries.after(result)
             if wait is None:
                 return CloseOutcome(
                     request=request, payment=None, error=result, attempts=attempt, index=index
                 )
-            await clock.sleep(wait)
+            if run is None:
+                await clock.sleep(wait)
+            else:
+                await run.sleep(clock, wait)  # the stop ends the wait
 
     async def _attempt(
         self,
@@ -111,12 +137,21 @@ class Sender:
         number: int,
         deadline: float,
         limiter: RateLimiter | None,
+        run: RunStop | None,
     ) -> Payment | OPayError:
-        """One request: wait for the rate limits, send, read a bounded answer, parse it."""
+        """One request: wait for the rate limits, send, read a bounded answer, parse it.
+
+        In a stopped run nothing is sent: the result is a ``RunStoppedError``.
+        """
+        if run is not None and run.stopped_by is not None:  # no rate limit slot taken
+            return run.not_sent(request, sent=number - 1)
+        sleep = None if run is None else run.sleep  # a stopped run waits no longer
         if limiter is not None:
-            await limiter.acquire()
+            await limiter.acquire(sleep)
         if self.limiter is not None:
-            await self.limiter.acquire()
+            await self.limiter.acquire(sleep)
+        if run is not None and run.stopped_by is not None:  # stopped while it waited its turn
+            return run.not_sent(request, sent=number - 1)
         started = time.perf_counter()
         result: Payment | OPayError
         try:

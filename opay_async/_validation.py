@@ -1,8 +1,9 @@
 """Argument checks shared by every module; each raises OPayValidationError naming the field.
 
-Four checks cover the package: `number` (an int or float in a range, never a
-bool), `country_code` (ISO 3166-1 alpha-2), `text` (a non-blank string) and
-`identifier` (a reference or order number: text of at most 128 characters).
+Five checks cover the package: `number` (an int or float in a range, never a
+bool), `country_code` (ISO 3166-1 alpha-2), `text` (a non-blank string),
+`identifier` (a reference or order number: text of at most 128 characters) and `flag`
+(``True`` or ``False``, nothing that merely reads as one).
 The ``*_field`` forms wrap them as attrs validators and converters.
 """
 
@@ -22,6 +23,7 @@ __all__ = [
     "MAX_SECONDS",
     "country_code",
     "country_field",
+    "flag",
     "number",
     "number_field",
     "optional_identifier_field",
@@ -262,3 +264,17 @@ def optional_identifier_field(_instance: object, attribute: Any, value: object) 
     """`identifier` as an attrs validator that lets ``None`` through."""
     if value is not None:
         identifier(attribute.alias, value)
+
+
+def flag(field: str, value: object) -> bool:
+    """Return ``value`` if it is ``True`` or ``False``, else raise (``"no"`` is not false).
+
+    Examples:
+        >>> flag("stop_on_fatal", "no")
+        Traceback (most recent call last):
+        ...
+        opay_async._errors.OPayValidationError: stop_on_fatal: must be True or False, got 'no'
+    """
+    if not isinstance(value, bool):
+        raise OPayValidationError(field, f"must be True or False, got {_quoted(value)}")
+    return value

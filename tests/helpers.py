@@ -497,3 +497,65 @@ def env_for(url: str, **extra: str) -> dict[str, str]:
         OPAY_BASE_URL=url,
         **extra,
     )
+
+
+# -- a key rotated mid-run ------------------------------------------------------------------
+
+
+class KeyRotatedMidRun(FakeOPay):
+    """The simulator, its key rotated after ``closes`` closes signed with the old key.
+
+    It checks signatures with ``new_key`` (its ``secret_key``). Until ``closes`` requests
+    signed with ``old_key`` have been answered, such a request is re-signed with the new
+    key and handled as usual; from then on it goes in as it came, and the simulator
+    itself answers ``02000``, as OPay does once a merchant's key is rotated. A client
+    signing with the new key is served throughout. ``after_first_refusal`` counts the
+    requests that arrived after the first ``02000`` went out.
+    """
+
+    def __init__(self, closes: int, old_key: str, new_key: str, **options: Any) -> None:
+        super().__init__(secret_key=new_key, **options)
+        self.closes_left = closes
+        self.old_key = old_key
+        self.refused = 0
+        self.after_first_refusal = 0
+
+    def handle(self, method: str, path: str, headers: Any, body: bytes) -> Any:
+        if path.startswith("/_simulator"):
+            return super().handle(method, path, headers, body)
+        if self.refused:
+            self.after_first_refusal += 1
+        old = signed(body, self.old_key, self.merchant_id)["Authorization"]
+        if self.closes_left > 0 and headers.get("authorization") == old:
+            self.closes_left -= 1
+            headers = {name.lower(): value for name, value in headers.items()}
+            headers["authorization"] = signed_for(self, body)["Authorization"]
+        reply = super().handle(method, path, headers, body)
+        if reply.code == "02000":
+            self.refused += 1
+        return reply
+
+
+@contextlib.contextmanager
+def served_in_a_thread(fake: FakeOPay) -> Iterator[str]:
+    """``fake`` over HTTP on loopback, from a thread of its own, while the block runs."""
+    ready: list[str] = []
+    started = threading.Event()
+    loop = asyncio.new_event_loop()
+    stop = loop.create_future()
+
+    async def serve() -> None:
+        async with fake.serve() as url:
+            ready.append(url)
+            started.set()
+            await stop
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),))
+    thread.start()
+    try:
+        assert started.wait(timeout=30), "the simulator did not start"
+        yield ready[0]
+    finally:
+        loop.call_soon_threadsafe(stop.set_result, None)
+        thread.join(timeout=30)
+        loop.close()

@@ -296,7 +296,7 @@ async def test_a_bug_inside_a_worker_surfaces_not_as_an_outcome() -> None:
     sent: list[str | None] = []
 
     async def broken(
-        request: CloseRequest, *, index: int = 0, limiter: object = None
+        request: CloseRequest, *, index: int = 0, limiter: object = None, run: object = None
     ) -> CloseOutcome:
         sent.append(request.reference)
         raise KeyError("bug")

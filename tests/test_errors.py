@@ -382,6 +382,9 @@ def every_error() -> list[OPayError]:
         OPayAPIError("99", "unknown", status_code=503, **identity),  # type: ignore[arg-type]
         opay_async.PaymentNotClosedError(paid_or(OrderStatus.PENDING)),
         opay_async.PaymentAlreadyPaidError(paid_or(OrderStatus.SUCCESS)),
+        opay_async.RunStoppedError(
+            opay_async.AuthenticationError("02000", "authentication failed."), **identity
+        ),  # type: ignore[arg-type]
     ]
     made += [
         api_error_for(next(iter(cls.codes)), "as OPay says", status_code=200, **identity)  # type: ignore[arg-type]
@@ -397,6 +400,16 @@ def every_error() -> list[OPayError]:
     return made
 
 
+def attributes(error: OPayError) -> dict[str, object]:
+    """The error's attributes, an error among them (``stopped_by``) as its type and text."""
+    return {
+        name: (type(value), str(value), attributes(value))
+        if isinstance(value, OPayError)
+        else value
+        for name, value in error.__dict__.items()
+    }
+
+
 @pytest.mark.parametrize("error", every_error(), ids=lambda error: type(error).__name__)
 def test_every_error_survives_pickle_and_copy(error: OPayError) -> None:
     for travelled in (
@@ -407,7 +420,7 @@ def test_every_error_survives_pickle_and_copy(error: OPayError) -> None:
         assert type(travelled) is type(error)
         assert str(travelled) == str(error)
         assert repr(travelled) == repr(error)
-        assert travelled.__dict__ == error.__dict__  # retryable, codes, identity...
+        assert attributes(travelled) == attributes(error)  # retryable, fatal, codes, identity...
     outcome = CloseOutcome(
         request=CloseRequest(reference="R-1", country="EG"), payment=None, error=error, attempts=2
     )

@@ -3,7 +3,8 @@
 Credentials come from ``OPAY_MERCHANT_ID`` / ``OPAY_SECRET_KEY`` (or ``--merchant-id`` and
 ``--secret-key-file``), never from a command-line value, which would show in ``ps``.
 Exit codes: 0 all closed, 1 some not closed, 2 usage or configuration error (one line on
-stderr, no traceback), 130 interrupted.
+stderr, no traceback), 4 ``close-many`` stopped on a failure no later request could fix
+(a refused key), 130 interrupted.
 
 The parts: ``_parser`` (the command line), ``_config`` (the client, from the environment
 and the flags), one module per command (``_close``, ``_close_many``, ``_simulate``), and

@@ -25,6 +25,7 @@ from opay_async import (
     PaymentNotFoundError,
     RetryBudget,
     RetryPolicy,
+    RunStoppedError,
     SecretKey,
     ShardedTransport,
 )
@@ -69,6 +70,14 @@ async def close_many_from_a_cursor(rows: AsyncIterator[dict[str, object]]) -> in
                 closed += outcome.ok
         single = await opay.try_close(CloseRequest(reference="SHOP-3", country="EG"))
         assert_type(single.error, OPayError | None)
+        everything = await opay.close_many(["SHOP-4"], country="EG", stop_on_fatal=False)
+        for outcome in everything:
+            if isinstance(outcome.error, RunStoppedError):
+                assert_type(outcome.error.stopped_by, OPayError)
+            elif outcome.error is not None:
+                assert_type(outcome.error.fatal, bool)
+        kept_going = opay.iter_close_many(rows, country="NG", stop_on_fatal=True)
+        await kept_going.aclose()
     return closed
 
 
