@@ -30,7 +30,7 @@ def _install_group(session: nox.Session, *groups: str) -> None:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite with branch coverage (fails under 95%)."""
-    session.install("-e", ".[aiohttp,cli,simulator]")
+    session.install("-e", ".[aiohttp,cli,simulator,otel]")
     _install_group(session, "tests")
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
@@ -46,7 +46,7 @@ def tests_legacy_httpx(session: nox.Session) -> None:
     httpx's (``OPAY_TESTS_HTTPX=legacy``): signing, reading, retries and every hardening
     promise are checked on both families. The default session checks httpx is absent.
     """
-    session.install("-e", ".[aiohttp,cli,simulator]", "httpx")
+    session.install("-e", ".[aiohttp,cli,simulator,otel]", "httpx")
     _install_group(session, "tests")
     session.run(
         "pytest", "-p", "no:cacheprovider", *session.posargs, env={"OPAY_TESTS_HTTPX": "legacy"}
@@ -83,7 +83,7 @@ def tests_uvloop(session: nox.Session) -> None:
     ``asyncio.new_event_loop`` of a test too (the event loop policy); both backends and a
     caller's client are covered. ``nox -s tests_uvloop -- -k NAME`` narrows the run.
     """
-    session.install("-e", ".[aiohttp,cli,simulator]")
+    session.install("-e", ".[aiohttp,cli,simulator,otel]")
     _install_group(session, "tests", "uvloop")
     session.run(
         "pytest",
@@ -106,7 +106,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typing(session: nox.Session) -> None:
     """mypy --strict and pyright strict on the package and on code using its public API."""
-    session.install("-e", ".[aiohttp,cli,simulator]")
+    session.install("-e", ".[aiohttp,cli,simulator,otel]")
     _install_group(session, "typing", "tests")
     # tests/typing uses the API the way the docs do: users' type checkers see this.
     session.run("mypy", "--strict", "opay_async", "tests/typing")
@@ -176,6 +176,19 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11", default=False)
+def bench_otel(session: nox.Session) -> None:
+    """CPU per close without OpenTelemetry, with the API alone, and with the SDK exporting.
+
+    A venv of its own (the ``bench`` venv holds what users install without the ``otel``
+    extra): this checkout as a wheel with the ``otel`` extra, and ``opentelemetry-sdk``.
+    ``nox -s bench_otel -- --rounds 9`` passes options to ``benchmarks/otel_overhead.py``.
+    """
+    session.install(".[otel]", "opentelemetry-sdk>=1.30")
+    session.install("--no-deps", "--force-reinstall", ".")
+    session.run("python", "benchmarks/otel_overhead.py", *session.posargs)
+
+
+@nox.session(python="3.11", default=False)
 def mutants(session: nox.Session) -> None:
     """Mutation testing (mutmut) of the modules carrying the promises (not in the default run).
 
@@ -185,7 +198,7 @@ def mutants(session: nox.Session) -> None:
     session's venv shows one). Results are cached in ``mutants/``: a second run tests only
     what changed.
     """
-    session.install("-e", ".[aiohttp,cli,simulator]")
+    session.install("-e", ".[aiohttp,cli,simulator,otel]")
     _install_group(session, "tests", "mutants")
     workers = str(max(1, (os.cpu_count() or 2)))
     session.run("mutmut", "run", "--max-children", workers, *session.posargs)

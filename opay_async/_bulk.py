@@ -22,6 +22,7 @@ from ._outcome import CloseOutcome
 from ._rate import RateLimiter, check_rate
 from ._request import CloseRequest
 from ._stop import RunStop
+from ._telemetry import Telemetry
 from ._validation import MAX_CONNECTIONS, country_code, flag, number
 
 __all__ = [
@@ -204,10 +205,13 @@ async def iter_close_many(
     concurrency: int = 10,
     rate_limit: float | None = None,
     stop_on_fatal: bool = True,
+    telemetry: Telemetry | None = None,
 ) -> AsyncGenerator[CloseOutcome, None]:
     """Close every item of ``requests`` with ``send``; yield each outcome as it completes.
 
-    See ``OPayClient.iter_close_many``.
+    See ``OPayClient.iter_close_many``. With ``telemetry``, the run is a span
+    (``opay.close_many``) whose children are its closes: each worker runs in a copy of
+    the context with the run's span current.
     """
     default_country = None if country is None else country_code(country)
     workers_count = number(
@@ -235,17 +239,29 @@ async def iter_close_many(
         else:
             await results.put(_DONE)
 
-    tasks = [asyncio.create_task(work()) for _ in range(workers_count)]
+    trace = None if telemetry is None else telemetry.start_run()
+    tasks = [
+        asyncio.create_task(work(), context=None if trace is None else trace.context())
+        for _ in range(workers_count)
+    ]
     running = len(tasks)
+    ended: BaseException | None = None
     try:
         while running:
             message = await results.get()
             if isinstance(message, _WorkerDone):
                 running -= 1
             elif isinstance(message, _WorkerCrashed):
-                raise message.error
+                raise message.error  # noqa: TRY301 (a worker's bug, raised to the caller)
             else:
+                if trace is not None:
+                    trace.count(message)
                 yield message
+    except GeneratorExit:  # the caller left the loop: the run ends there, not in error
+        raise
+    except BaseException as error:  # re-raised: the run's span says how it ended
+        ended = error
+        raise
     finally:
         for task in tasks:
             task.cancel()
@@ -253,6 +269,8 @@ async def iter_close_many(
         # connections returned); a cancelled caller still waits for this, promptly.
         await asyncio.gather(*tasks, return_exceptions=True)
         await items.aclose()
+        if trace is not None:
+            trace.end(None if run is None else run.stopped_by, ended)
 
 
 async def close_many(
@@ -264,6 +282,7 @@ async def close_many(
     rate_limit: float | None = None,
     on_progress: ProgressCallback | None = None,
     stop_on_fatal: bool = True,
+    telemetry: Telemetry | None = None,
 ) -> list[CloseOutcome]:
     """Close every item of ``requests`` with ``send``; return the outcomes in input order.
 
@@ -277,6 +296,7 @@ async def close_many(
         concurrency=concurrency,
         rate_limit=rate_limit,
         stop_on_fatal=stop_on_fatal,
+        telemetry=telemetry,
     )
     async with contextlib.aclosing(stream):
         async for outcome in stream:

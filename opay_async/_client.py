@@ -7,13 +7,12 @@ close to its `Sender`, the one send path.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Unpack
 
 import attrs
 
 from ._budget import RetryBudget
-from ._bulk import CloseInput, ProgressCallback, close_many, iter_close_many
+from ._bulk_methods import BulkMethods
 from ._environment import Environment, Router, check_environment
 from ._errors import OPayError
 from ._http import Backend, check_base_url
@@ -34,13 +33,15 @@ from ._settings import (
 
 if TYPE_CHECKING:
     import httpx2
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["OPayClient"]
 
 logging.getLogger("opay_async").addHandler(logging.NullHandler())  # output is the app's
 
 
-class OPayClient:
+class OPayClient(BulkMethods):
     """Async client for OPay's Cancel Payment API.
 
     Use it as an async context manager, or call
@@ -75,6 +76,10 @@ class OPayClient:
             this client (single closes, every bulk run, retries included) and of the
             clients [`with_options`][opay_async.OPayClient.with_options] derives from
             it: OPay limits a merchant, not a call. ``None``: none; else 1/86400 to 1e6.
+        tracer_provider: The OpenTelemetry ``TracerProvider`` of the SDK's spans
+            (``opay-async[otel]``); ``None``: the global one, if any is set.
+        meter_provider: The OpenTelemetry ``MeterProvider`` of the SDK's metrics; ``None``:
+            the global one, if any is set.
 
     Raises:
         OPayValidationError: A bad argument; nothing has been sent.
@@ -103,6 +108,8 @@ class OPayClient:
         max_connections: int = 100,
         trust_env: bool = True,
         rate_limit: float | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         secret_key, given, merchant_id = SecretKey(secret_key), MerchantIdInput(merchant_id), ""
         self._merchant_id = given.check()
@@ -121,6 +128,8 @@ class OPayClient:
             max_connections=max_connections,
             trust_env=trust_env,
             rate_limit=rate_limit,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
         )
         self._closed = False
         self._origin: OPayClient | None = None  # the client with_options derived this from
@@ -305,96 +314,3 @@ class OPayClient:
             `outcome = await opay.try_close(CloseRequest(reference="A1", country="EG"))`
         """
         return await self._sender_if_open().send(request)
-
-    async def close_many(
-        self,
-        requests: CloseInput,
-        *,
-        country: str | None = None,
-        concurrency: int = 10,
-        rate_limit: float | None = None,
-        on_progress: ProgressCallback | None = None,
-        stop_on_fatal: bool = True,
-    ) -> list[CloseOutcome]:
-        """Close many payments; return one outcome per input item, in input order.
-
-        Failures never abort the run: each becomes an outcome with an ``error`` (an item
-        that fails validation too, unsent). Exceptions that are not ``OPayError`` (bugs,
-        in this SDK or in ``on_progress``) stop the run and propagate.
-
-        Args:
-            requests: An iterable or async iterable of [`CloseRequest`][opay_async.CloseRequest],
-                plain reference strings (then ``country`` is required) or row mappings.
-            country: The country of plain reference strings and rows without one.
-            concurrency: Requests in flight at most (and at once, when there is work).
-            rate_limit: Request attempts started per second at most, retries included.
-            on_progress: Called with each outcome as it completes (e.g. a progress bar).
-            stop_on_fatal: Send nothing new after a ``fatal`` error (02000, 02002, 02007,
-                HTTP 401), each item not sent then getting a ``RunStoppedError``.
-
-        Returns:
-            The outcomes, `outcomes[i]` for `requests[i]`. For inputs too large to keep
-            in memory, use [`iter_close_many`][opay_async.OPayClient.iter_close_many].
-
-        Raises:
-            OPayValidationError: A bad argument of the whole call.
-            OPayError: The client is closed.
-
-        Examples:
-            ```python
-            outcomes = await opay.close_many(stale_references, country="EG", concurrency=20)
-            failed = [o for o in outcomes if not o.ok]
-            ```
-        """
-        return await close_many(
-            self._sender_if_open().send,
-            requests,
-            country=country,
-            concurrency=concurrency,
-            rate_limit=rate_limit,
-            on_progress=on_progress,
-            stop_on_fatal=stop_on_fatal,
-        )
-
-    def iter_close_many(
-        self,
-        requests: CloseInput,
-        *,
-        country: str | None = None,
-        concurrency: int = 10,
-        rate_limit: float | None = None,
-        stop_on_fatal: bool = True,
-    ) -> AsyncGenerator[CloseOutcome, None]:
-        """Close many payments; yield each outcome as it completes (completion order).
-
-        The input is pulled lazily by ``concurrency`` workers: memory stays proportional
-        to ``concurrency`` however long the input. ``outcome.index`` is each outcome's
-        position in the input. Leaving the loop early (or cancelling the task) cancels
-        the requests in flight and stops reading the input (close the generator with
-        ``contextlib.aclosing``); a stopped run reads it all, sending nothing.
-
-        Args:
-            requests: As for [`close_many`][opay_async.OPayClient.close_many].
-            country: As for `close_many`.
-            concurrency: As for `close_many`.
-            rate_limit: As for `close_many`.
-            stop_on_fatal: As for `close_many`.
-
-        Raises:
-            OPayError: The client is closed (raised by this call, before any work).
-
-        Examples:
-            ```python
-            async with contextlib.aclosing(opay.iter_close_many(rows, country="NG")) as outcomes:
-                async for outcome in outcomes:
-                    await db.mark(outcome.request, outcome.ok)
-            ```
-        """
-        return iter_close_many(
-            self._sender_if_open().send,
-            requests,
-            country=country,
-            concurrency=concurrency,
-            rate_limit=rate_limit,
-            stop_on_fatal=stop_on_fatal,
-        )

@@ -20,10 +20,13 @@ from ._rate import RateLimiter, check_rate
 from ._retry import RetryPolicy
 from ._secret import SecretKey
 from ._sending import HEADERS, Sender
+from ._telemetry import telemetry_for
 from ._validation import MAX_CONNECTIONS, MAX_SECONDS, number
 
 if TYPE_CHECKING:
     import httpx2
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -68,6 +71,8 @@ class ClientOptions(TypedDict, total=False):
     max_connections: int
     trust_env: bool
     rate_limit: float | None
+    tracer_provider: TracerProvider | None
+    meter_provider: MeterProvider | None
 
 
 def _stripped(value: object) -> object:
@@ -183,6 +188,8 @@ def make_sender(
     max_connections: object,
     trust_env: bool,
     rate_limit: object,
+    tracer_provider: object = None,
+    meter_provider: object = None,
 ) -> Sender:
     """Check the client's settings and build its `Sender` (and its own pool).
 
@@ -219,6 +226,7 @@ def make_sender(
         retry=policy,
         bucket=None if budget is None else TokenBucket(budget),
         limiter=None if rate is None else RateLimiter(rate),
+        telemetry=telemetry_for(tracer_provider, meter_provider),
     )
 
 

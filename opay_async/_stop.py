@@ -118,6 +118,12 @@ class RunStop:
             "stopping the run on %r, which no later request could change: nothing more is "
             "sent (the items not sent get RunStoppedError)",
             error,
+            extra={
+                "opay.reference": error.reference,
+                "opay.order_no": error.order_no,
+                "opay.outcome": type(error).__name__,
+                "opay.code": getattr(error, "code", None),
+            },
         )
         for task in self._waiting:
             task.cancel()

@@ -13,6 +13,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from ._errors import (
@@ -212,7 +213,12 @@ def _about_another_payment(request: CloseRequest, data: dict[str, Any]) -> str |
 
 
 def parse_close_answer(
-    status: int, retry_after: str | None, content: bytes, request: CloseRequest
+    status: int,
+    retry_after: str | None,
+    content: bytes,
+    request: CloseRequest,
+    *,
+    on_code: Callable[[str], object] | None = None,
 ) -> Payment:
     """Turn the answer to a close into a closed ``Payment``, or raise the matching error.
 
@@ -221,6 +227,7 @@ def parse_close_answer(
         retry_after: The ``Retry-After`` header, if any.
         content: The body, already read (and bounded).
         request: What was asked.
+        on_code: Called with OPay's ``code`` when the answer carries one (telemetry).
 
     Raises:
         OPayAPIError: A JSON answer whose ``code`` is not a success (a subclass per code).
@@ -243,6 +250,8 @@ def parse_close_answer(
             **identity,
         ) from None
     code = _code(fields.get("code"))
+    if code is not None and on_code is not None:
+        on_code(code)
     if code is None:
         if not 200 <= status < 300:
             raise OPayHTTPError(status, _snippet(content), retry_after=wait, **identity)

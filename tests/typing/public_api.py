@@ -110,3 +110,11 @@ def values() -> None:
         CloseRequest(country="EG")
     except OPayValidationError as error:
         assert_type(error.field, str)
+
+
+def observed() -> OPayClient:
+    # docs/observability.md: the providers of OpenTelemetry's SDK, as instrumentations take them.
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    return OPayClient.from_env(tracer_provider=TracerProvider(), meter_provider=MeterProvider())
