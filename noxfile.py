@@ -70,6 +70,8 @@ UVLOOP_TESTS = [
     "tests/test_exchange.py",  # what goes on the wire, through a proxy
     "tests/testing/test_fake_ways_in.py",  # the simulator served by uvicorn
     "tests/test_fastapi_example.py",  # the FastAPI example, in TestClient's loop
+    "tests/test_stop.py",  # a run's stop cancels its waits (Task.uncancel)
+    "tests/test_telemetry.py",  # spans carried into workers' contexts, several loops
 ]
 
 
