@@ -324,3 +324,39 @@ def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [key for key, _ in pairs]
     assert len(keys) == len(set(keys)), keys
     return dict(pairs)
+
+
+@pytest.mark.parametrize(
+    ("answered", "quoted"),
+    [
+        (12345, "the number 12345"),
+        (10**40 - 1, "the number " + "9" * 40),
+        (10**40, "the number " + "1" + "0" * 39 + "..."),
+        (-(10**45), "the number -" + "1" + "0" * 38 + "..."),
+    ],
+)
+def test_a_number_answered_is_quoted_to_40_digits(answered: int, quoted: str) -> None:
+    request = CloseRequest(reference="SHOP-1", country="EG")
+    with pytest.raises(OPayResponseError) as caught:
+        parse_close_answer(200, None, success(reference=answered), request)
+    assert str(caught.value) == (
+        f"OPay's answer is about another payment: its reference is {quoted} (reference='SHOP-1')"
+    )
+
+
+def test_the_repeated_key_error_says_so_and_names_the_request() -> None:
+    request = CloseRequest(reference="SHOP-1", order_no="77", country="EG")
+    with pytest.raises(OPayResponseError) as caught:
+        parse_close_answer(200, None, b'{"code":"00000","code":"00000"}', request)
+    assert str(caught.value) == (
+        "OPay's answer names 'code' twice in one object: it says two things, and neither is "
+        "taken (reference='SHOP-1', order_no='77')"
+    )
+    assert (caught.value.reference, caught.value.order_no) == ("SHOP-1", "77")
+
+
+def test_a_reference_not_asked_for_is_kept_from_the_answer() -> None:
+    request = CloseRequest(order_no="211018140366538753", country="EG")
+    answer = success(reference="SHOP-1", orderNo="211018140366538753", country="EG")
+    payment = parse_close_answer(200, None, answer, request)
+    assert (payment.reference, payment.order_no) == ("SHOP-1", "211018140366538753")
