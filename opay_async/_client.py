@@ -48,7 +48,7 @@ class OPayClient(BulkMethods):
     [`aclose()`][opay_async.OPayClient.aclose] when done. One client is meant to live as
     long as the application: it keeps connections warm and holds the retry budget shared
     by all its calls. It works from any event loop: its own pool keeps connections per
-    loop, closed when that loop ends.
+    loop and process, closed when that loop ends (a forked child opens its own).
 
     Args:
         merchant_id: OPay merchant id, its digits (``MerchantId`` header); never a key.
@@ -69,7 +69,7 @@ class OPayClient(BulkMethods):
             around it (e.g. ``FakeOPay().transport``), closed with the client.
         backend: ``"httpx2"`` (default) or ``"aiohttp"`` (needs ``opay-async[aiohttp]``)
             for the client's own pool (not with ``http_client`` or ``transport``).
-        max_connections: Connections the own pool may open per event loop (1 to 10,000).
+        max_connections: Connections (so requests in flight) per event loop, all routes (1-10,000).
         trust_env: Let the own pool read ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``,
             ``NO_PROXY``, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``, as httpx2 does.
         rate_limit: Request attempts started per second at most, across every call of

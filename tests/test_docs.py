@@ -112,7 +112,7 @@ def test_python_samples_run(page: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delenv("OPAY_BASE_URL", raising=False)
     monkeypatch.delenv("OPAY_ENVIRONMENT", raising=False)
     monkeypatch.setattr(
-        opay_async._http._connections, "_transports", lambda *_: lambda _: fake.transport
+        opay_async._http._connections, "_maker", lambda *_: lambda _: lambda _: fake.transport
     )
 
     printed: list[str] = []

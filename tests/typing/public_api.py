@@ -106,6 +106,7 @@ def values() -> None:
     request = CloseRequest(reference="A1", country="eg")
     assert_type(request.body(), bytes)
     assert_type(ShardedTransport(max_connections=50).shard_count, int)
+    assert_type(ShardedTransport(max_connections=50).max_connections, int)
     try:
         CloseRequest(country="EG")
     except OPayValidationError as error:
