@@ -12,7 +12,9 @@ import nox
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = not os.environ.get("CI")
-nox.options.sessions = ["tests", "tests_legacy_httpx", "lint", "typing", "docs", "package"]
+nox.options.sessions = [
+    "tests", "tests_legacy_httpx", "tests_uvloop", "lint", "typing", "docs", "package",
+]  # fmt: skip
 # A Python that is not installed skips its session instead of failing the run.
 nox.options.error_on_missing_interpreters = False
 
@@ -28,7 +30,7 @@ def _install_group(session: nox.Session, *groups: str) -> None:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite with branch coverage (fails under 95%)."""
-    session.install("-e", ".[aiohttp,cli,simulator]")
+    session.install("-e", ".[aiohttp,cli,simulator,otel]")
     _install_group(session, "tests")
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
@@ -44,10 +46,54 @@ def tests_legacy_httpx(session: nox.Session) -> None:
     httpx's (``OPAY_TESTS_HTTPX=legacy``): signing, reading, retries and every hardening
     promise are checked on both families. The default session checks httpx is absent.
     """
-    session.install("-e", ".[aiohttp,cli,simulator]", "httpx")
+    session.install("-e", ".[aiohttp,cli,simulator,otel]", "httpx")
     _install_group(session, "tests")
     session.run(
         "pytest", "-p", "no:cacheprovider", *session.posargs, env={"OPAY_TESTS_HTTPX": "legacy"}
+    )
+
+
+#: The tests run again on uvloop: each runs event loops the SDK sends from, over sockets or
+#: through the loop's scheduler, timeouts and cancellation.
+UVLOOP_TESTS = [
+    "tests/test_event_loop_in_use.py",  # fails if the loops are not uvloop's
+    "tests/reliability/test_event_loops.py",  # asyncio.run twice, a loop per thread, -X dev
+    "tests/reliability/test_hostile_answers.py",  # raw servers; memory, in uvloop children
+    "tests/reliability/test_reading_limits.py",  # the reader's limits over sockets
+    "tests/reliability/test_environment.py",  # TLS (uvloop's own SSL), proxies, CA bundles
+    "tests/reliability/test_redirects.py",  # 3xx over sockets
+    "tests/reliability/test_leaks.py",  # fds, tasks, ResourceWarnings after cancellations
+    "tests/reliability/test_soak.py",  # 10,000 closes with drops and timeouts
+    "tests/test_caller_timeouts.py",  # a caller's client's timeouts over sockets
+    "tests/test_bulk.py",  # concurrency and cancellation against a loopback server
+    "tests/test_client.py",  # the own pool, closing, logging
+    "tests/test_exchange.py",  # what goes on the wire, through a proxy
+    "tests/testing/test_fake_ways_in.py",  # the simulator served by uvicorn
+    "tests/test_fastapi_example.py",  # the FastAPI example, in TestClient's loop
+    "tests/test_stop.py",  # a run's stop cancels its waits (Task.uncancel)
+    "tests/test_telemetry.py",  # spans carried into workers' contexts, several loops
+]
+
+
+@nox.session(python="3.11")
+def tests_uvloop(session: nox.Session) -> None:
+    """The event-loop, socket and hostile-answer tests again, on uvloop's event loops.
+
+    FastAPI services run under ``uvicorn[standard]``, which runs uvloop.
+    ``OPAY_TESTS_LOOP=uvloop`` makes tests/conftest.py put every async test on uvloop
+    (pytest-asyncio's loop-factory hook) and every ``asyncio.run`` and
+    ``asyncio.new_event_loop`` of a test too (the event loop policy); both backends and a
+    caller's client are covered. ``nox -s tests_uvloop -- -k NAME`` narrows the run.
+    """
+    session.install("-e", ".[aiohttp,cli,simulator,otel]")
+    _install_group(session, "tests", "uvloop")
+    session.run(
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        *UVLOOP_TESTS,
+        *session.posargs,
+        env={"OPAY_TESTS_LOOP": "uvloop"},
     )
 
 
@@ -62,7 +108,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typing(session: nox.Session) -> None:
     """mypy --strict and pyright strict on the package and on code using its public API."""
-    session.install("-e", ".[aiohttp,cli,simulator]")
+    session.install("-e", ".[aiohttp,cli,simulator,otel]")
     _install_group(session, "typing", "tests")
     # tests/typing uses the API the way the docs do: users' type checkers see this.
     session.run("mypy", "--strict", "opay_async", "tests/typing")
@@ -132,6 +178,19 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11", default=False)
+def bench_otel(session: nox.Session) -> None:
+    """CPU per close without OpenTelemetry, with the API alone, and with the SDK exporting.
+
+    A venv of its own (the ``bench`` venv holds what users install without the ``otel``
+    extra): this checkout as a wheel with the ``otel`` extra, and ``opentelemetry-sdk``.
+    ``nox -s bench_otel -- --rounds 9`` passes options to ``benchmarks/otel_overhead.py``.
+    """
+    session.install(".[otel]", "opentelemetry-sdk>=1.30")
+    session.install("--no-deps", "--force-reinstall", ".")
+    session.run("python", "benchmarks/otel_overhead.py", *session.posargs)
+
+
+@nox.session(python="3.11", default=False)
 def mutants(session: nox.Session) -> None:
     """Mutation testing (mutmut) of the modules carrying the promises (not in the default run).
 
@@ -141,7 +200,7 @@ def mutants(session: nox.Session) -> None:
     session's venv shows one). Results are cached in ``mutants/``: a second run tests only
     what changed.
     """
-    session.install("-e", ".[aiohttp,cli,simulator]")
+    session.install("-e", ".[aiohttp,cli,simulator,otel]")
     _install_group(session, "tests", "mutants")
     workers = str(max(1, (os.cpu_count() or 2)))
     session.run("mutmut", "run", "--max-children", workers, *session.posargs)

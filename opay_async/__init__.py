@@ -34,6 +34,7 @@ from ._payment import Amount, OrderStatus, Payment
 from ._request import CloseRequest
 from ._retry import RetryPolicy
 from ._secret import SecretKey
+from ._stop import RunStoppedError
 from ._version import __version__
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "PaymentNotFoundError",
     "RetryBudget",
     "RetryPolicy",
+    "RunStoppedError",
     "SecretKey",
     "ServiceUnavailableError",
     "ShardedTransport",

@@ -21,7 +21,9 @@ from ._errors import Identity, OPayValidationError
 from ._outcome import CloseOutcome
 from ._rate import RateLimiter, check_rate
 from ._request import CloseRequest
-from ._validation import MAX_CONNECTIONS, country_code, number
+from ._stop import RunStop
+from ._telemetry import Telemetry
+from ._validation import MAX_CONNECTIONS, country_code, flag, number
 
 __all__ = [
     "CloseInput",
@@ -48,9 +50,18 @@ class Send(Protocol):
     """What bulk closing is handed: a function closing one request (``Sender.send``)."""
 
     def __call__(
-        self, request: CloseRequest, /, *, index: int = 0, limiter: RateLimiter | None = None
+        self,
+        request: CloseRequest,
+        /,
+        *,
+        index: int = 0,
+        limiter: RateLimiter | None = None,
+        run: RunStop | None = None,
     ) -> Awaitable[CloseOutcome]:
-        """Close ``request``; the outcome carries ``index``; ``limiter`` paces the attempts."""
+        """Close ``request``; the outcome carries ``index``; ``limiter`` paces the attempts.
+
+        A fatal answer stops ``run``; once it is stopped, nothing is sent.
+        """
         ...
 
 
@@ -123,7 +134,13 @@ def _as_request(item: object, country: str | None, index: int) -> CloseRequest:
 
 
 async def _close_one(
-    send: Send, index: int, item: CloseItem, country: str | None, limiter: RateLimiter | None
+    send: Send,
+    index: int,
+    item: CloseItem,
+    country: str | None,
+    limiter: RateLimiter | None,
+    *,
+    run: RunStop | None,
 ) -> CloseOutcome:
     try:
         request = _as_request(item, country, index)
@@ -133,7 +150,7 @@ async def _close_one(
         if isinstance(item, str):
             error.reference = item
         return CloseOutcome(request=None, payment=None, error=error, attempts=0, index=index)
-    return await send(request, index=index, limiter=limiter)
+    return await send(request, index=index, limiter=limiter, run=run)
 
 
 class _Input:
@@ -187,10 +204,14 @@ async def iter_close_many(
     country: str | None = None,
     concurrency: int = 10,
     rate_limit: float | None = None,
+    stop_on_fatal: bool = True,
+    telemetry: Telemetry | None = None,
 ) -> AsyncGenerator[CloseOutcome, None]:
     """Close every item of ``requests`` with ``send``; yield each outcome as it completes.
 
-    See ``OPayClient.iter_close_many``.
+    See ``OPayClient.iter_close_many``. With ``telemetry``, the run is a span
+    (``opay.close_many``) whose children are its closes: each worker runs in a copy of
+    the context with the run's span current.
     """
     default_country = None if country is None else country_code(country)
     workers_count = number(
@@ -200,6 +221,7 @@ async def iter_close_many(
     limiter = None if rate is None else RateLimiter(rate)
     if isinstance(requests, str | bytes):
         raise OPayValidationError("requests", "must be an iterable of items, not one string")
+    run = RunStop() if flag("stop_on_fatal", stop_on_fatal) else None
 
     items = _Input(requests)
     results: asyncio.Queue[CloseOutcome | _WorkerDone | _WorkerCrashed] = asyncio.Queue(
@@ -210,23 +232,36 @@ async def iter_close_many(
         try:
             while (pulled := await items.pull()) is not None:
                 index, item = pulled
-                await results.put(await _close_one(send, index, item, default_country, limiter))
+                outcome = await _close_one(send, index, item, default_country, limiter, run=run)
+                await results.put(outcome)
         except Exception as error:  # noqa: BLE001 (handed to the consumer, which raises it)
             await results.put(_WorkerCrashed(error))
         else:
             await results.put(_DONE)
 
-    tasks = [asyncio.create_task(work()) for _ in range(workers_count)]
+    trace = None if telemetry is None else telemetry.start_run()
+    tasks = [
+        asyncio.create_task(work(), context=None if trace is None else trace.context())
+        for _ in range(workers_count)
+    ]
     running = len(tasks)
+    ended: BaseException | None = None
     try:
         while running:
             message = await results.get()
             if isinstance(message, _WorkerDone):
                 running -= 1
             elif isinstance(message, _WorkerCrashed):
-                raise message.error
+                raise message.error  # noqa: TRY301 (a worker's bug, raised to the caller)
             else:
+                if trace is not None:
+                    trace.count(message)
                 yield message
+    except GeneratorExit:  # the caller left the loop: the run ends there, not in error
+        raise
+    except BaseException as error:  # re-raised: the run's span says how it ended
+        ended = error
+        raise
     finally:
         for task in tasks:
             task.cancel()
@@ -234,6 +269,8 @@ async def iter_close_many(
         # connections returned); a cancelled caller still waits for this, promptly.
         await asyncio.gather(*tasks, return_exceptions=True)
         await items.aclose()
+        if trace is not None:
+            trace.end(None if run is None else run.stopped_by, ended)
 
 
 async def close_many(
@@ -244,6 +281,8 @@ async def close_many(
     concurrency: int = 10,
     rate_limit: float | None = None,
     on_progress: ProgressCallback | None = None,
+    stop_on_fatal: bool = True,
+    telemetry: Telemetry | None = None,
 ) -> list[CloseOutcome]:
     """Close every item of ``requests`` with ``send``; return the outcomes in input order.
 
@@ -251,7 +290,13 @@ async def close_many(
     """
     outcomes: list[CloseOutcome | None] = []
     stream = iter_close_many(
-        send, requests, country=country, concurrency=concurrency, rate_limit=rate_limit
+        send,
+        requests,
+        country=country,
+        concurrency=concurrency,
+        rate_limit=rate_limit,
+        stop_on_fatal=stop_on_fatal,
+        telemetry=telemetry,
     )
     async with contextlib.aclosing(stream):
         async for outcome in stream:

@@ -7,14 +7,12 @@ close to its `Sender`, the one send path.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
-from types import TracebackType
 from typing import TYPE_CHECKING, Unpack
 
 import attrs
 
 from ._budget import RetryBudget
-from ._bulk import CloseInput, ProgressCallback, close_many, iter_close_many
+from ._bulk_methods import BulkMethods
 from ._environment import Environment, Router, check_environment
 from ._errors import OPayError
 from ._http import Backend, check_base_url
@@ -25,7 +23,6 @@ from ._retry import RetryPolicy
 from ._secret import SecretKey
 from ._sending import Sender
 from ._settings import (
-    DEFAULT_TIMEOUT,
     ClientOptions,
     MerchantIdInput,
     check_instance,
@@ -36,20 +33,22 @@ from ._settings import (
 
 if TYPE_CHECKING:
     import httpx2
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["OPayClient"]
 
 logging.getLogger("opay_async").addHandler(logging.NullHandler())  # output is the app's
 
 
-class OPayClient:
+class OPayClient(BulkMethods):
     """Async client for OPay's Cancel Payment API.
 
     Use it as an async context manager, or call
     [`aclose()`][opay_async.OPayClient.aclose] when done. One client is meant to live as
     long as the application: it keeps connections warm and holds the retry budget shared
     by all its calls. It works from any event loop: its own pool keeps connections per
-    loop, closed when that loop ends.
+    loop and process, closed when that loop ends (a forked child opens its own).
 
     Args:
         merchant_id: OPay merchant id, its digits (``MerchantId`` header); never a key.
@@ -58,24 +57,29 @@ class OPayClient:
         environment: ``"sandbox"`` or ``"production"``; picks OPay's hosts, per country.
         base_url: Send every request to this host instead (a simulator, a gateway):
             ``https://``, or ``http://`` on a loopback host; whitespace around is stripped.
-        timeout: Seconds one attempt may take in all, up to 86400 (default 30; connecting:
-            5 s at most).
+        timeout: Seconds one attempt may take in all, up to 86400 (connecting: 5 s at
+            most); ``None``: 30, or with ``http_client`` that client's own timeouts (the
+            retry policy's ``timeout`` still bounds each call).
         retry: The retry policy; ``None`` for the default ``RetryPolicy()``.
         retry_budget: The client-wide retry budget; ``None`` turns it off.
         http_client: An ``httpx2.AsyncClient`` (or a legacy ``httpx.AsyncClient``) of yours
-            to send through, with its TLS, proxies and limits; never closed by the SDK,
-            and never following redirects for it.
+            to send through, with its TLS, proxies, limits and (unless ``timeout`` is
+            given) timeouts; never closed by the SDK, and never following redirects for it.
         transport: An httpx2 (or legacy httpx) transport for a client the SDK makes
             around it (e.g. ``FakeOPay().transport``), closed with the client.
         backend: ``"httpx2"`` (default) or ``"aiohttp"`` (needs ``opay-async[aiohttp]``)
             for the client's own pool (not with ``http_client`` or ``transport``).
-        max_connections: Connections the own pool may open per event loop (1 to 10,000).
+        max_connections: Connections (so requests in flight) per event loop, all routes (1-10,000).
         trust_env: Let the own pool read ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``,
             ``NO_PROXY``, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``, as httpx2 does.
         rate_limit: Request attempts started per second at most, across every call of
             this client (single closes, every bulk run, retries included) and of the
             clients [`with_options`][opay_async.OPayClient.with_options] derives from
             it: OPay limits a merchant, not a call. ``None``: none; else 1/86400 to 1e6.
+        tracer_provider: The OpenTelemetry ``TracerProvider`` of the SDK's spans
+            (``opay-async[otel]``); ``None``: the global one, if any is set.
+        meter_provider: The OpenTelemetry ``MeterProvider`` of the SDK's metrics; ``None``:
+            the global one, if any is set.
 
     Raises:
         OPayValidationError: A bad argument; nothing has been sent.
@@ -95,7 +99,7 @@ class OPayClient:
         *,
         environment: Environment = "sandbox",
         base_url: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
         retry: RetryPolicy | None = None,
         retry_budget: RetryBudget | None = RetryBudget(),  # noqa: B008 (frozen value)
         http_client: httpx2.AsyncClient | None = None,
@@ -104,13 +108,13 @@ class OPayClient:
         max_connections: int = 100,
         trust_env: bool = True,
         rate_limit: float | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         secret_key, given, merchant_id = SecretKey(secret_key), MerchantIdInput(merchant_id), ""
         self._merchant_id = given.check()
-        self._router = Router(
-            check_environment(environment),
-            None if base_url is None else check_base_url(base_url),
-        )
+        base = None if base_url is None else check_base_url(base_url)
+        self._router = Router(check_environment(environment), base)
         self._sender = make_sender(
             self._merchant_id,
             secret_key.check(),
@@ -124,6 +128,8 @@ class OPayClient:
             max_connections=max_connections,
             trust_env=trust_env,
             rate_limit=rate_limit,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
         )
         self._closed = False
         self._origin: OPayClient | None = None  # the client with_options derived this from
@@ -153,12 +159,7 @@ class OPayClient:
     async def __aenter__(self) -> OPayClient:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     def with_options(
@@ -313,88 +314,3 @@ class OPayClient:
             `outcome = await opay.try_close(CloseRequest(reference="A1", country="EG"))`
         """
         return await self._sender_if_open().send(request)
-
-    async def close_many(
-        self,
-        requests: CloseInput,
-        *,
-        country: str | None = None,
-        concurrency: int = 10,
-        rate_limit: float | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> list[CloseOutcome]:
-        """Close many payments; return one outcome per input item, in input order.
-
-        Failures never abort the run: each becomes an outcome with an ``error`` (an item
-        that fails validation too, unsent). Exceptions that are not ``OPayError`` (bugs,
-        in this SDK or in ``on_progress``) stop the run and propagate.
-
-        Args:
-            requests: An iterable or async iterable of [`CloseRequest`][opay_async.CloseRequest],
-                plain reference strings (then ``country`` is required) or row mappings.
-            country: The country of plain reference strings and rows without one.
-            concurrency: Requests in flight at most (and at once, when there is work).
-            rate_limit: Request attempts started per second at most, retries included.
-            on_progress: Called with each outcome as it completes (e.g. a progress bar).
-
-        Returns:
-            The outcomes, `outcomes[i]` for `requests[i]`. For inputs too large to keep
-            in memory, use [`iter_close_many`][opay_async.OPayClient.iter_close_many].
-
-        Raises:
-            OPayValidationError: A bad argument of the whole call.
-            OPayError: The client is closed.
-
-        Examples:
-            ```python
-            outcomes = await opay.close_many(stale_references, country="EG", concurrency=20)
-            failed = [o for o in outcomes if not o.ok]
-            ```
-        """
-        return await close_many(
-            self._sender_if_open().send,
-            requests,
-            country=country,
-            concurrency=concurrency,
-            rate_limit=rate_limit,
-            on_progress=on_progress,
-        )
-
-    def iter_close_many(
-        self,
-        requests: CloseInput,
-        *,
-        country: str | None = None,
-        concurrency: int = 10,
-        rate_limit: float | None = None,
-    ) -> AsyncGenerator[CloseOutcome, None]:
-        """Close many payments; yield each outcome as it completes (completion order).
-
-        The input is pulled lazily by ``concurrency`` workers: memory stays proportional
-        to ``concurrency`` however long the input. ``outcome.index`` is each outcome's
-        position in the input. Leaving the loop early (or cancelling the task) cancels
-        the requests in flight; close the generator with ``contextlib.aclosing``.
-
-        Args:
-            requests: As for [`close_many`][opay_async.OPayClient.close_many].
-            country: As for `close_many`.
-            concurrency: As for `close_many`.
-            rate_limit: As for `close_many`.
-
-        Raises:
-            OPayError: The client is closed (raised by this call, before any work).
-
-        Examples:
-            ```python
-            async with contextlib.aclosing(opay.iter_close_many(rows, country="NG")) as outcomes:
-                async for outcome in outcomes:
-                    await db.mark(outcome.request, outcome.ok)
-            ```
-        """
-        return iter_close_many(
-            self._sender_if_open().send,
-            requests,
-            country=country,
-            concurrency=concurrency,
-            rate_limit=rate_limit,
-        )

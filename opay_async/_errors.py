@@ -6,6 +6,7 @@ import re
 from typing import ClassVar, Final, TypedDict, Unpack
 
 __all__ = [
+    "FATAL_HTTP_STATUSES",
     "RETRYABLE_HTTP_STATUSES",
     "AuthenticationError",
     "Identity",
@@ -27,6 +28,10 @@ __all__ = [
 
 #: HTTP statuses that mean "try again later" whatever the body says.
 RETRYABLE_HTTP_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+#: HTTP statuses that mean "no request of this client can succeed" whatever the body says:
+#: 401, authentication refused (by OPay or by a gateway in front of it), sent again by every
+#: later request, signed with the same key and merchant id.
+FATAL_HTTP_STATUSES: Final = frozenset({401})
 
 # A hex run this long can only be a digest (an HMAC-SHA512 signature is 128 hex digits).
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64,}")
@@ -69,7 +74,7 @@ def _rebuild(cls: type[OPayError], args: tuple[object, ...]) -> OPayError:
 class OPayError(Exception):
     """Base class of every error raised by ``opay_async``.
 
-    Every attribute is set by the constructor, whether the error is retryable
+    Every attribute is set by the constructor, whether the error is retryable or fatal
     included, and errors survive ``pickle`` and ``copy`` (task queues and
     ``multiprocessing`` pickle results). A transport failure keeps the underlying
     exception as ``__cause__`` (which is not pickled).
@@ -80,6 +85,9 @@ class OPayError(Exception):
         order_no: OPay's order number of the request, when known.
         retryable: Whether sending the same request again may succeed.
         retry_after: Seconds the server asked us to wait before trying again, if it said.
+        fatal: Whether no later request of this client can succeed until the merchant's
+            key or settings change (02000, 02002, 02007, HTTP 401): a bulk run stops
+            sending at the first one. A fatal error is never retryable.
 
     Examples:
         >>> import pickle
@@ -96,13 +104,15 @@ class OPayError(Exception):
         order_no: str | None = None,
         retryable: bool = False,
         retry_after: float | None = None,
+        fatal: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.reference = reference
         self.order_no = order_no
-        self.retryable = retryable
+        self.retryable = retryable and not fatal
         self.retry_after = retry_after
+        self.fatal = fatal
 
     def __reduce__(self) -> tuple[object, ...]:
         return (_rebuild, (type(self), self.args), self.__dict__)
@@ -154,7 +164,9 @@ class OPayAPIError(OPayError):
 
     One subclass exists per documented code; an unknown code raises this class itself.
     Only ``50003`` is retried, and an unknown code that came with an HTTP status that
-    means "try later" (429, 500, 502, 503, 504): the status is trusted then.
+    means "try later" (429, 500, 502, 503, 504): the status is trusted then. ``02000``,
+    ``02002`` and ``02007`` are fatal (they are about the merchant, not the payment), and
+    so is an unknown code that came with HTTP 401.
 
     Attributes:
         code: OPay's error code, e.g. ``"02006"``.
@@ -180,6 +192,7 @@ class OPayAPIError(OPayError):
             order_no=order_no,
             retryable=_answer_is_retryable(code, status_code),
             retry_after=retry_after,
+            fatal=_answer_is_fatal(code, status_code),
         )
         self.code = code
         self.status_code = status_code
@@ -192,6 +205,7 @@ class AuthenticationError(OPayAPIError):
     """02000: the signature, the merchant id or the key is wrong.
 
     Close must be signed with the *secret* key (``OPAYPRV...``), not the public one.
+    Fatal: every later request of the client is signed the same way.
     """
 
     codes = frozenset({"02000"})
@@ -204,7 +218,7 @@ class InvalidRequestError(OPayAPIError):
 
 
 class MerchantNotConfiguredError(OPayAPIError):
-    """02002: the merchant is not configured for this function."""
+    """02002: the merchant is not configured for this function. Fatal."""
 
     codes = frozenset({"02002"})
 
@@ -216,7 +230,7 @@ class PaymentNotFoundError(OPayAPIError):
 
 
 class MerchantNotAvailableError(OPayAPIError):
-    """02007: the merchant is not available."""
+    """02007: the merchant is not available. Fatal."""
 
     codes = frozenset({"02007"})
 
@@ -239,6 +253,20 @@ _BY_CODE: Final[dict[str, type[OPayAPIError]]] = {
     )
     for code in cls.codes
 }
+
+
+#: The answers about the merchant rather than the payment: no later close can succeed.
+_FATAL: Final = frozenset(
+    {AuthenticationError, MerchantNotConfiguredError, MerchantNotAvailableError}
+)
+
+
+def _answer_is_fatal(code: str, status_code: int) -> bool:
+    """Whether no later request of the client can succeed after this OPay error answer."""
+    known = _BY_CODE.get(code)
+    if known is not None:
+        return known in _FATAL
+    return status_code in FATAL_HTTP_STATUSES
 
 
 def _answer_is_retryable(code: str, status_code: int) -> bool:
@@ -277,7 +305,9 @@ def api_error_for(
 class OPayHTTPError(OPayError):
     """A non-2xx HTTP answer that carried no usable OPay JSON answer.
 
-    Retried for 429, 500, 502, 503 and 504.
+    Retried for 429, 500, 502, 503 and 504. Fatal for 401 (authentication refused, by
+    OPay or a gateway in front of it: every later request is refused the same way); not
+    for 403, which a firewall may answer to one request's content and not another's.
 
     Attributes:
         status_code: The HTTP status code.
@@ -298,6 +328,7 @@ class OPayHTTPError(OPayError):
             order_no=order_no,
             retryable=status_code in RETRYABLE_HTTP_STATUSES,
             retry_after=retry_after,
+            fatal=status_code in FATAL_HTTP_STATUSES,
         )
         self.status_code = status_code
 
@@ -317,6 +348,9 @@ class OPayConnectionError(OPayError):
 
     Retried, unless it cannot succeed however often it is tried (a TLS certificate
     that does not verify, a URL httpx cannot send to): the constructor says which.
+    Never fatal: nothing signed reached OPay, and a failure of one host or route (a
+    country's host, a proxy, one bad node behind a load balancer) says nothing of the
+    others.
     """
 
     def __init__(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from ._clock import Clock, current_clock
@@ -56,14 +57,22 @@ class RateLimiter:
         self._clock = clock
         self._next = -math.inf
 
-    async def acquire(self) -> None:
-        """Wait for this caller's slot."""
+    async def acquire(self, sleep: Callable[[Clock, float], Awaitable[None]] | None = None) -> None:
+        """Wait for this caller's slot.
+
+        Args:
+            sleep: How to wait on the clock (a wait that may end early: a stopped run's);
+                ``clock.sleep`` by default.
+        """
         clock = self._clock or current_clock()
         now = clock.now()
         slot = max(now, self._next)
         self._next = slot + self._interval
         if slot > now:
-            await clock.sleep(slot - now)
+            if sleep is None:
+                await clock.sleep(slot - now)
+            else:
+                await sleep(clock, slot - now)
 
     def __repr__(self) -> str:
         return f"RateLimiter(rate={getattr(self, 'rate', None)!r})"

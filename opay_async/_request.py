@@ -8,7 +8,7 @@ import attrs
 
 from ._errors import Identity, OPayValidationError
 from ._repr import SafeRepr
-from ._validation import country_field, optional_text_field
+from ._validation import country_field, optional_identifier_field
 
 __all__ = ["CloseRequest"]
 
@@ -20,12 +20,14 @@ class CloseRequest(SafeRepr):
     Validated on construction, so a bad request fails before anything is sent.
 
     Attributes:
-        reference: The merchant's order number (``reference`` in OPay's API).
-        order_no: OPay's order number (``orderNo`` in OPay's API).
+        reference: The merchant's order number (``reference`` in OPay's API), printable
+            text of 1 to 128 characters.
+        order_no: OPay's order number (``orderNo`` in OPay's API), the same.
         country: ISO 3166-1 alpha-2 code; lower case is accepted and upper-cased.
 
     Raises:
-        OPayValidationError: Neither identifier given, an empty one, or a bad country.
+        OPayValidationError: Neither identifier given, an empty one, one that is not
+            printable or longer than 128 characters, or a bad country.
 
     Examples:
         >>> CloseRequest(reference="65316571001", country="eg")
@@ -34,8 +36,8 @@ class CloseRequest(SafeRepr):
         b'{"country":"EG","reference":"65316571001"}'
     """
 
-    reference: str | None = attrs.field(default=None, validator=optional_text_field)
-    order_no: str | None = attrs.field(default=None, validator=optional_text_field)
+    reference: str | None = attrs.field(default=None, validator=optional_identifier_field)
+    order_no: str | None = attrs.field(default=None, validator=optional_identifier_field)
     country: str = attrs.field(converter=country_field)
 
     def __attrs_post_init__(self) -> None:

@@ -128,12 +128,18 @@ class _Stop(stop_base):
     """Stop at the attempt limit, at the deadline, or when the retry budget is empty."""
 
     def __init__(
-        self, attempts: int, deadline: float, clock: Clock, bucket: TokenBucket | None
+        self,
+        attempts: int,
+        deadline: float,
+        clock: Clock,
+        bucket: TokenBucket | None,
+        refused: Callable[[], object] | None,
     ) -> None:
         self._attempts = attempts
         self._deadline = deadline
         self._clock = clock
         self._bucket = bucket
+        self._refused = refused
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         if retry_state.attempt_number >= self._attempts:
@@ -141,7 +147,11 @@ class _Stop(stop_base):
         if self._clock.now() + retry_state.upcoming_sleep >= self._deadline:
             return True
         # Spend last: only a retry that will really happen costs a token.
-        return self._bucket is not None and not self._bucket.try_spend()
+        if self._bucket is None or self._bucket.try_spend():
+            return False
+        if self._refused is not None:
+            self._refused()
+        return True
 
 
 def _log_retry(retry_state: RetryCallState) -> None:
@@ -151,6 +161,14 @@ def _log_retry(retry_state: RetryCallState) -> None:
         retry_state.attempt_number,
         error,
         retry_state.upcoming_sleep,
+        extra={  # the same fields as attributes, for JSON formatters and OTel's handler
+            "opay.reference": getattr(error, "reference", None),
+            "opay.order_no": getattr(error, "order_no", None),
+            "opay.attempt": retry_state.attempt_number,
+            "opay.outcome": type(error).__name__,
+            "opay.code": getattr(error, "code", None),
+            "opay.retry.wait": retry_state.upcoming_sleep,
+        },
     )
 
 
@@ -166,10 +184,16 @@ class Retries:
     __slots__ = ("_retrying", "_state")
 
     def __init__(
-        self, policy: RetryPolicy, clock: Clock, deadline: float, bucket: TokenBucket | None
+        self,
+        policy: RetryPolicy,
+        clock: Clock,
+        deadline: float,
+        bucket: TokenBucket | None,
+        *,
+        refused: Callable[[], object] | None = None,
     ) -> None:
         self._retrying = AsyncRetrying(
-            stop=_Stop(policy.attempts, deadline, clock, bucket),
+            stop=_Stop(policy.attempts, deadline, clock, bucket, refused),
             wait=_Wait(policy),
             retry=retry_if_exception(_retryable),
             before_sleep=_log_retry,

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, TypedDict, TypeVar
@@ -19,10 +20,13 @@ from ._rate import RateLimiter, check_rate
 from ._retry import RetryPolicy
 from ._secret import SecretKey
 from ._sending import HEADERS, Sender
+from ._telemetry import telemetry_for
 from ._validation import MAX_CONNECTIONS, MAX_SECONDS, number
 
 if TYPE_CHECKING:
     import httpx2
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -38,7 +42,8 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-#: Seconds one attempt (connect, send, answer) may take in all.
+#: Seconds one attempt (connect, send, answer) may take in all, unless ``timeout=`` says
+#: otherwise; through a caller's ``http_client``, that client's own timeouts apply instead.
 DEFAULT_TIMEOUT: Final = 30.0
 #: The most digits a merchant id may have. OPay's are 15 (``256612345678901`` in its
 #: documentation); any run of ASCII digits up to this length is taken, nothing else.
@@ -57,7 +62,7 @@ class ClientOptions(TypedDict, total=False):
     secret_key: str | SecretKey
     environment: Environment
     base_url: str | None
-    timeout: float
+    timeout: float | None
     retry: RetryPolicy | None
     retry_budget: RetryBudget | None
     http_client: httpx2.AsyncClient | None
@@ -66,6 +71,8 @@ class ClientOptions(TypedDict, total=False):
     max_connections: int
     trust_env: bool
     rate_limit: float | None
+    tracer_provider: TracerProvider | None
+    meter_provider: MeterProvider | None
 
 
 def _stripped(value: object) -> object:
@@ -181,13 +188,20 @@ def make_sender(
     max_connections: object,
     trust_env: bool,
     rate_limit: object,
+    tracer_provider: object = None,
+    meter_provider: object = None,
 ) -> Sender:
     """Check the client's settings and build its `Sender` (and its own pool).
+
+    ``timeout=None`` is 30 s (`DEFAULT_TIMEOUT`), except through a caller's
+    ``http_client``: there the client's own timeouts bound each attempt, and the retry
+    policy's ``timeout`` bounds the call.
 
     Raises:
         OPayValidationError: A bad setting; nothing is built.
     """
-    seconds = check_timeout(timeout)
+    clients_own = timeout is None and http_client is not None
+    seconds = DEFAULT_TIMEOUT if timeout is None else check_timeout(timeout)
     policy = check_instance("retry", retry, RetryPolicy) or RetryPolicy()
     budget = check_instance("retry_budget", retry_budget, RetryBudget)
     connections = number(
@@ -197,7 +211,7 @@ def make_sender(
     exchange = make_exchange(
         merchant_id=merchant_id,
         secret_key=secret_key,
-        timeout=float(seconds),
+        timeout=None if clients_own else seconds,
         headers=HEADERS,
         http_client=http_client,
         transport=transport,
@@ -208,10 +222,11 @@ def make_sender(
     return Sender(
         exchange=exchange,
         url_for=url_for,
-        timeout=seconds,
+        timeout=math.inf if clients_own else seconds,
         retry=policy,
         bucket=None if budget is None else TokenBucket(budget),
         limiter=None if rate is None else RateLimiter(rate),
+        telemetry=telemetry_for(tracer_provider, meter_provider),
     )
 
 

@@ -1,7 +1,9 @@
 """Argument checks shared by every module; each raises OPayValidationError naming the field.
 
-Three checks cover the package: `number` (an int or float in a range, never a
-bool), `country_code` (ISO 3166-1 alpha-2) and `text` (a non-blank string).
+Five checks cover the package: `number` (an int or float in a range, never a
+bool), `country_code` (ISO 3166-1 alpha-2), `text` (a non-blank string),
+`identifier` (a reference or order number: text of at most 128 characters) and `flag`
+(``True`` or ``False``, nothing that merely reads as one).
 The ``*_field`` forms wrap them as attrs validators and converters.
 """
 
@@ -17,12 +19,14 @@ from ._errors import OPayValidationError
 __all__ = [
     "MAX_CONNECTIONS",
     "MAX_COUNT",
+    "MAX_IDENTIFIER",
     "MAX_SECONDS",
     "country_code",
     "country_field",
+    "flag",
     "number",
     "number_field",
-    "optional_text_field",
+    "optional_identifier_field",
     "text",
 ]
 
@@ -32,6 +36,10 @@ MAX_SECONDS: Final = 86_400.0
 MAX_CONNECTIONS: Final = 10_000
 #: The largest count of retries, tokens or refunds a setting may name.
 MAX_COUNT: Final = 1_000_000_000
+#: The longest reference or order number a request may name, in characters. OPay's order
+#: numbers have 18 digits and merchants' references are order ids (a UUID has 36
+#: characters): longer is a mistake, refused before anything is sent.
+MAX_IDENTIFIER: Final = 128
 
 
 @overload
@@ -233,7 +241,40 @@ def text(field: str, value: object) -> str:
     return value
 
 
-def optional_text_field(_instance: object, attribute: Any, value: object) -> None:
-    """`text` as an attrs validator that lets ``None`` through."""
+def identifier(field: str, value: object) -> str:
+    """Return ``value`` if it can name a payment: `text`, at most 128 characters.
+
+    Examples:
+        >>> identifier("reference", "R" * 129)
+        Traceback (most recent call last):
+        ...
+        opay_async._errors.OPayValidationError: reference: must be at most 128 characters, \
+got 129
+    """
+    text(field, value)
+    assert isinstance(value, str)
+    if len(value) > MAX_IDENTIFIER:
+        raise OPayValidationError(
+            field, f"must be at most {MAX_IDENTIFIER} characters, got {len(value)}"
+        )
+    return value
+
+
+def optional_identifier_field(_instance: object, attribute: Any, value: object) -> None:
+    """`identifier` as an attrs validator that lets ``None`` through."""
     if value is not None:
-        text(attribute.alias, value)
+        identifier(attribute.alias, value)
+
+
+def flag(field: str, value: object) -> bool:
+    """Return ``value`` if it is ``True`` or ``False``, else raise (``"no"`` is not false).
+
+    Examples:
+        >>> flag("stop_on_fatal", "no")
+        Traceback (most recent call last):
+        ...
+        opay_async._errors.OPayValidationError: stop_on_fatal: must be True or False, got 'no'
+    """
+    if not isinstance(value, bool):
+        raise OPayValidationError(field, f"must be True or False, got {_quoted(value)}")
+    return value

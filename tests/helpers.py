@@ -9,6 +9,8 @@ shape it needs:
 - ``body_of`` / ``signed`` / ``raw_post``: hand-signed raw requests for the simulator's tests;
 - ``RawServer``: a TCP server whose handler answers whatever bytes a test needs;
 - ``hx``: the httpx family under test (httpx2, or legacy httpx in its own session);
+- ``UVLOOP`` / ``CHILD_LOOP``: whether the tests run on uvloop (its own session), and the
+  lines that put a child process on the same loops;
 - ``run`` / ``spawned`` / ``stub_server``: the ``opay-async`` command as a subprocess,
   bounded in time, and a stub OPay over HTTP for it.
 """
@@ -44,6 +46,17 @@ from opay_async.testing import FakeOPay
 #: ``MockTransport`` and client a test gives the SDK is legacy httpx's.
 LEGACY_HTTPX = os.environ.get("OPAY_TESTS_HTTPX", "") == "legacy"
 hx: Any = importlib.import_module("httpx") if LEGACY_HTTPX else httpx2
+
+#: Whether the tests run on uvloop's event loops (the ``tests_uvloop`` nox session,
+#: ``OPAY_TESTS_LOOP=uvloop``: see tests/conftest.py) rather than asyncio's own.
+UVLOOP = os.environ.get("OPAY_TESTS_LOOP", "") == "uvloop"
+#: What a child process a test starts runs first, to use the same event loops as the test.
+CHILD_LOOP = """
+import os
+if os.environ.get("OPAY_TESTS_LOOP") == "uvloop":
+    import asyncio, uvloop
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+"""
 
 MERCHANT_ID = "256612345678901"
 SECRET_KEY = "OPAYPRV_test_secret_0187828"
@@ -101,20 +114,23 @@ class ScriptedOPay:
 
 
 # The independent reading of an answer's identity the fuzz properties check the SDK against.
-def readable_id(value: object) -> str | None:
-    """What an answer's reference or order number is read as: ``None`` when unreadable."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**128:
-        return str(value)
-    if isinstance(value, str) and value and len(value) <= 128 and value.isprintable():
-        return value
-    return None
+def names_only(data: dict[str, Any], reference: str, country: str) -> bool:
+    """Whether ``data`` names no payment but the one of ``reference`` in ``country``.
 
-
-def readable_country(value: object) -> str | None:
-    """What an answer's country is read as: ``None`` when it is not a country code."""
-    if isinstance(value, str) and len(value) == 2 and value.isascii() and value.isalpha():
-        return value.upper()
-    return None
+    Each identifier is either absent or exactly what was asked: the reference as the
+    same string (or an integer with the same digits), the country as the same two letters.
+    """
+    answered = data.get("reference", reference)
+    same_reference = answered == reference or (
+        type(answered) is int and answered >= 0 and str(answered) == reference
+    )
+    answered_country = data.get("country", country)
+    same_country = (
+        isinstance(answered_country, str)
+        and answered_country.isascii()
+        and answered_country.upper() == country
+    )
+    return same_reference and same_country
 
 
 def failure(code: str, message: str = "failed") -> hx.Response:
@@ -481,3 +497,65 @@ def env_for(url: str, **extra: str) -> dict[str, str]:
         OPAY_BASE_URL=url,
         **extra,
     )
+
+
+# -- a key rotated mid-run ------------------------------------------------------------------
+
+
+class KeyRotatedMidRun(FakeOPay):
+    """The simulator, its key rotated after ``closes`` closes signed with the old key.
+
+    It checks signatures with ``new_key`` (its ``secret_key``). Until ``closes`` requests
+    signed with ``old_key`` have been answered, such a request is re-signed with the new
+    key and handled as usual; from then on it goes in as it came, and the simulator
+    itself answers ``02000``, as OPay does once a merchant's key is rotated. A client
+    signing with the new key is served throughout. ``after_first_refusal`` counts the
+    requests that arrived after the first ``02000`` went out.
+    """
+
+    def __init__(self, closes: int, old_key: str, new_key: str, **options: Any) -> None:
+        super().__init__(secret_key=new_key, **options)
+        self.closes_left = closes
+        self.old_key = old_key
+        self.refused = 0
+        self.after_first_refusal = 0
+
+    def handle(self, method: str, path: str, headers: Any, body: bytes) -> Any:
+        if path.startswith("/_simulator"):
+            return super().handle(method, path, headers, body)
+        if self.refused:
+            self.after_first_refusal += 1
+        old = signed(body, self.old_key, self.merchant_id)["Authorization"]
+        if self.closes_left > 0 and headers.get("authorization") == old:
+            self.closes_left -= 1
+            headers = {name.lower(): value for name, value in headers.items()}
+            headers["authorization"] = signed_for(self, body)["Authorization"]
+        reply = super().handle(method, path, headers, body)
+        if reply.code == "02000":
+            self.refused += 1
+        return reply
+
+
+@contextlib.contextmanager
+def served_in_a_thread(fake: FakeOPay) -> Iterator[str]:
+    """``fake`` over HTTP on loopback, from a thread of its own, while the block runs."""
+    ready: list[str] = []
+    started = threading.Event()
+    loop = asyncio.new_event_loop()
+    stop = loop.create_future()
+
+    async def serve() -> None:
+        async with fake.serve() as url:
+            ready.append(url)
+            started.set()
+            await stop
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),))
+    thread.start()
+    try:
+        assert started.wait(timeout=30), "the simulator did not start"
+        yield ready[0]
+    finally:
+        loop.call_soon_threadsafe(stop.set_result, None)
+        thread.join(timeout=30)
+        loop.close()

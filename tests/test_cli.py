@@ -99,10 +99,48 @@ def test_verbose_on_the_simulator_names_no_opay_host() -> None:
     result = run("close", "--simulate", "--reference", "V-1", "--country", "EG", "-v")
     assert result.returncode == 0, result.stderr
     assert "opaycheckout.com" not in result.stderr  # nothing left the process
-    assert "POST https://opay-simulator.invalid/api/v1/international/payment/close" in (
-        result.stderr
-    )
+    assert (
+        "INFO opay_async.cli: closes are posted to "
+        "https://opay-simulator.invalid/api/v1/international/payment/close\n"
+    ) in result.stderr
     assert "simulator inside this process" in result.stderr
+
+
+#: A line of an HTTP engine's logger, as ``-v`` would print it.
+ENGINE_LINE = re.compile(r"^[A-Z]+ (httpcore2?|httpx2?|hpack|aiohttp|asyncio|uvicorn)\b", re.M)
+
+
+def loggers_of(stderr: str) -> set[str]:
+    """The loggers named by the log lines (``LEVEL name: message``) of ``stderr``."""
+    return set(re.findall(r"^(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) ([\w.]+):", stderr, re.M))
+
+
+def test_verbose_shows_the_sdks_lines_and_not_the_http_engines(
+    served_simulator: str, tmp_path: Path
+) -> None:
+    """-v over real sockets: each attempt's opay_async line; no httpcore2, httpx2, asyncio."""
+    env = clean_env(
+        OPAY_MERCHANT_ID=FakeOPay().merchant_id,
+        OPAY_SECRET_KEY=SECRET,
+        OPAY_BASE_URL=served_simulator,
+    )
+    output = tmp_path / "out.jsonl"
+    many = run(
+        "close-many", str(EXAMPLE), "--output", str(output), "-v", "--concurrency", "8", env=env
+    )
+    one = run("close", "--reference", "V-2", "--country", "EG", "-v", env=env)
+    simulated = run("close", "--simulate", "--reference", "V-3", "--country", "EG", "-v")
+    assert many.returncode == 1, many.stderr  # the example's bad rows
+    assert one.returncode == simulated.returncode == 0, one.stderr + simulated.stderr
+    for ran in (many, one, simulated):
+        assert not ENGINE_LINE.search(ran.stderr), ENGINE_LINE.search(ran.stderr)
+        assert loggers_of(ran.stderr) <= {"opay_async", "opay_async.cli"}, ran.stderr[:2000]
+    attempts = re.findall(r"^DEBUG opay_async: close reference=(\S+) ", many.stderr, re.M)
+    assert len(set(attempts)) == 295  # every valid row's attempt, and nothing else
+    assert "DEBUG opay_async: close reference=V-2 order_no=None attempt=1 outcome=CLOSE" in (
+        one.stderr
+    )
+    assert "DEBUG opay_async: close reference=V-3 " in simulated.stderr
 
 
 def test_a_missing_merchant_id_suggests_the_simulator() -> None:

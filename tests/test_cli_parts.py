@@ -31,7 +31,7 @@ from opay_async import (
     PaymentNotFoundError,
     _install,
 )
-from opay_async._cli._config import read_secret_key_file
+from opay_async._cli._config import build_client, read_secret_key_file
 from opay_async._cli._exit import UsageError
 from opay_async._cli._feed import ThreadFeed
 from opay_async._cli._feed import _hand as hand
@@ -448,7 +448,7 @@ def test_the_bar_is_drawn_only_when_asked_and_ends_on_the_final_counts() -> None
     drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", console.file.getvalue())  # type: ignore[attr-defined]
     frames = drawn.split("\r")
     assert "3/3" in frames[-1]
-    assert "closed 1" in frames[-1]
+    assert re.search(r"(?<!not )closed 2 ", frames[-1])  # the row --resume found closed too
     assert "not closed 1" in frames[-1]
     quiet = Console(file=io.StringIO(), force_terminal=True, width=120)
     with Tally(quiet, total=2, bar=False) as tally:
@@ -622,3 +622,34 @@ def test_install_hints_name_this_interpreter_when_python_is_another(
     monkeypatch.setattr(install_shutil, "which", lambda _name: None)
     monkeypatch.setattr(install_sys, "executable", "/opt/my env/bin/python3")
     assert install_hint("cli") == "'/opt/my env/bin/python3' -m pip install 'opay-async[cli]'"
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (
+            [],
+            "closes are posted to "
+            "https://sandboxapi.opaycheckout.com/api/v1/international/payment/close for EG, "
+            "to https://testapi.opaycheckout.com/api/v1/international/payment/close for "
+            "other countries",
+        ),
+        (
+            ["--base-url", "http://127.0.0.1:9"],
+            "closes are posted to http://127.0.0.1:9/api/v1/international/payment/close",
+        ),
+    ],
+)
+async def test_verbose_says_where_closes_are_posted(
+    flags: list[str], said: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """-v shows the SDK's lines only: the command names the hosts (httpx2's lines did)."""
+    monkeypatch.setenv("OPAY_MERCHANT_ID", "256612345678901")
+    monkeypatch.setenv("OPAY_SECRET_KEY", "OPAYPRV_parts_secret")
+    monkeypatch.delenv("OPAY_BASE_URL", raising=False)
+    monkeypatch.delenv("OPAY_ENVIRONMENT", raising=False)
+    args = build_parser().parse_args(["close", "--reference", "R", "--country", "EG", *flags])
+    with caplog.at_level("INFO", logger="opay_async.cli"):
+        async with build_client(args):  # nothing is sent
+            pass
+    assert [record.getMessage() for record in caplog.records] == [said]

@@ -18,6 +18,7 @@ from opay_async import (
     ShardedTransport,
 )
 from opay_async._clock import VirtualClock
+from opay_async._http._pool import PoolRoute
 from tests.helpers import MERCHANT_ID, SECRET_KEY, LoopbackOPay, ScriptedOPay, hx, own_pool
 
 SIGNATURE = re.compile(r"[0-9a-f]{128}")
@@ -170,16 +171,22 @@ async def test_every_request_carries_the_client_timeouts() -> None:
 async def test_the_default_client_verifies_tls() -> None:
     opay = OPayClient(MERCHANT_ID, SECRET_KEY)
     transport = (await own_pool(opay))._transport
-    assert isinstance(transport, ShardedTransport)
-    for shard in transport._shards:
-        context = shard.transport._pool._ssl_context
-        assert context.verify_mode.name == "CERT_REQUIRED"
-        assert context.check_hostname
+    assert isinstance(transport, PoolRoute)
+    key = (None, "https", "x.test", None)  # direct, to an origin: as a request binds it
+    shard = await transport._shards.acquire(key, transport._make)
+    context = shard.transport._pool._ssl_context
+    assert context.verify_mode.name == "CERT_REQUIRED"
+    assert context.check_hostname
+    transport._shards.release(shard)
 
 
 async def test_the_aiohttp_backend_builds_and_closes() -> None:
     opay = OPayClient(MERCHANT_ID, SECRET_KEY, backend="aiohttp")
-    assert type((await own_pool(opay))._transport).__name__ == "AiohttpTransport"
+    transport = (await own_pool(opay))._transport
+    assert isinstance(transport, PoolRoute)
+    shard = await transport._shards.acquire((None, "https", "x.test", None), transport._make)
+    assert type(shard.transport).__name__ == "AiohttpTransport"
+    transport._shards.release(shard)
     await opay.aclose()
 
 
@@ -249,8 +256,8 @@ async def test_the_sharded_pool_uses_the_least_busy_shard_and_releases() -> None
             MERCHANT_ID, SECRET_KEY, base_url=base_url, max_connections=16
         ) as opay:
             transport = (await own_pool(opay))._transport
-            assert isinstance(transport, ShardedTransport)
-            assert transport.shard_count == 2
+            assert isinstance(transport, PoolRoute)
+            assert transport.shard_count == 4  # shards of 4: a few hosts or routes at once
             # Sequential calls reuse the first shard's warm connection.
             for number in range(3):
                 await opay.close_payment(reference=f"ok-{number}", country="EG")
@@ -260,11 +267,13 @@ async def test_the_sharded_pool_uses_the_least_busy_shard_and_releases() -> None
             )
             assert all(o.ok for o in outcomes)
             assert transport.in_flight == 0
-            busy = [len(s.transport._pool.connections) for s in transport._shards]
-            assert busy == [8, 8]  # the load was spread over both shards
+            busy = [len(s.transport._pool.connections) for s in transport._shards.shards]
+            assert busy == [4, 4, 4, 4]  # the load was spread over every shard
 
 
-def test_shards_round_up() -> None:
+def test_the_shards_hold_max_connections_exactly() -> None:
     assert ShardedTransport(max_connections=1).shard_count == 1
     assert ShardedTransport(max_connections=100, shard_size=10).shard_count == 10
     assert ShardedTransport(max_connections=101, shard_size=10).shard_count == 11
+    for size in (1, 8, 10):
+        assert ShardedTransport(max_connections=101, shard_size=size).max_connections == 101

@@ -112,7 +112,7 @@ def test_python_samples_run(page: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delenv("OPAY_BASE_URL", raising=False)
     monkeypatch.delenv("OPAY_ENVIRONMENT", raising=False)
     monkeypatch.setattr(
-        opay_async._http._connections, "_transports", lambda *_: lambda _: fake.transport
+        opay_async._http._connections, "_maker", lambda *_: lambda _: lambda _: fake.transport
     )
 
     printed: list[str] = []
@@ -187,9 +187,12 @@ def opay_commands(page: Path) -> list[list[str]]:
             line = raw.split("#", 1)[0].strip().removesuffix("&").strip()
             for part in line.split("&&"):
                 words = shlex.split(part.strip())
-                if words[:1] == ["opay-async"]:
+                if words[:1] in (["opay-async"], [".venv/bin/opay-async"]):
                     commands.append(words[1:])
-                elif words[:3] == ["python", "-m", "opay_async"]:
+                elif words[:3] in (
+                    ["python", "-m", "opay_async"],
+                    [".venv/bin/python", "-m", "opay_async"],
+                ):
                     commands.append(words[3:])
     return commands
 
@@ -213,6 +216,33 @@ def test_the_readme_main_command_closes_the_example_file() -> None:
     commands = opay_commands(ROOT / "README.md")
     assert commands[0][:2] == ["close-many", "examples/stale_orders.csv"]
     assert "--simulate" in commands[0]
+
+
+def set_up_commands() -> list[str]:
+    """The README's two set-up commands: the main job, then the whole test suite."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index("## Set-up: two commands\n")
+    section = text[start : text.index("\n## ", start + 1)]
+    found = [block.strip() for block in re.findall(r"```sh\n(.*?)```", section, re.S)]
+    assert len(found) == 2, found
+    assert all("\n" not in command for command in found), found  # one line each
+    return found
+
+
+def test_the_readme_sets_up_in_a_venv_of_its_own() -> None:
+    """Debian's Python refuses ``pip install`` outside a venv: both commands make one."""
+    for command in set_up_commands():
+        steps = [step.strip() for step in command.split("&&")]
+        assert steps[0] == "python3 -m venv .venv", command
+        assert all(step.startswith(".venv/bin/") for step in steps[1:]), command
+    main_job, suite = set_up_commands()
+    assert main_job.split("&&")[1].strip() == ".venv/bin/python -m pip install -e '.[cli]'"
+    assert suite.endswith("&& .venv/bin/nox")
+
+
+def test_ci_runs_exactly_the_readmes_test_command() -> None:
+    lines = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+    assert lines[-1] == set_up_commands()[1]
 
 
 def text_block_starting(page: Path, first_line: str) -> str:

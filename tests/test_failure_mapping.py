@@ -63,8 +63,8 @@ def test_an_opay_error_is_returned_as_it_is() -> None:
 
 @pytest.mark.parametrize(
     "bug",
-    [ValueError("loop"), KeyError("x"), RuntimeError("something else broke"), ssl.SSLEOFError()],
-    ids=["value-error-saying-loop", "key-error", "runtime-error", "bare-transient-tls"],
+    [ValueError("loop"), KeyError("x"), RuntimeError("something else broke"), TypeError("x")],
+    ids=["value-error-saying-loop", "key-error", "runtime-error", "type-error"],
 )
 def test_a_bug_is_not_taken_for_a_transport_failure(bug: BaseException) -> None:
     assert opay_error_for(bug, REQUEST) is None
@@ -132,6 +132,51 @@ def test_other_http_errors_and_bad_urls_are_not_retried(family: types.ModuleType
         assert type(error) is OPayConnectionError
         assert error.message == f"{text}: {caught}"
         assert error.retryable is False
+
+
+# --- operating-system errors no HTTP library wrapped ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raised", "retryable"),
+    [
+        (FileExistsError(17, "File exists"), False),  # epoll, a socket another process listed
+        (FileNotFoundError(2, "No such file or directory"), False),
+        (OSError(9, "Bad file descriptor"), False),
+        (ConnectionResetError(104, "Connection reset by peer"), True),
+        (BrokenPipeError(32, "Broken pipe"), True),
+        (ssl.SSLEOFError(8, "EOF occurred in violation of protocol"), True),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, OSError) else str(value),
+)
+def test_an_operating_system_error_under_the_transport_is_a_connection_error(
+    raised: OSError, retryable: bool
+) -> None:
+    error = mapped(raised)
+    assert type(error) is OPayConnectionError
+    assert error.retryable is retryable
+    assert f"{type(raised).__name__}: {raised}" in error.message
+    if not retryable:  # what it may mean, since it is not a failure of the network
+        assert error.message.startswith("could not send: ")
+        assert "os.fork()" in error.message
+    else:
+        assert error.message.startswith("could not reach OPay: ")
+
+
+@pytest.mark.parametrize("backend_error", [FileExistsError(17, "File exists"), OSError(9, "x")])
+async def test_an_operating_system_error_comes_out_as_an_opay_error_only(
+    backend_error: OSError,
+) -> None:
+    def handler(request: object) -> object:
+        raise backend_error
+
+    opay = OPayClient(MERCHANT_ID, SECRET_KEY, transport=hx.MockTransport(handler))
+    async with opay:
+        with pytest.raises(OPayConnectionError) as caught:
+            await opay.close_payment(reference="R-1", country="EG")
+        outcomes = await opay.close_many(["R-2", "R-3"], country="EG")
+    assert caught.value.__cause__ is backend_error
+    assert [type(outcome.error) for outcome in outcomes] == [OPayConnectionError] * 2
 
 
 # --- TLS under the transport error ------------------------------------------------------

@@ -152,7 +152,7 @@ PARAMETERS = [
     Parameter("capacity", "capacity", lambda v: RetryBudget(capacity=v), True, 0, BIG),
     Parameter("retry_cost", "retry_cost", lambda v: RetryBudget(retry_cost=v), True, 1, BIG),
     Parameter("refund", "success_refund", lambda v: RetryBudget(success_refund=v), True, 0, BIG),
-    Parameter(
+    Parameter(  # None: not given (30 s; a caller's http_client's own timeouts)
         "client.timeout",
         "timeout",
         lambda v: _run(_close_with_client(timeout=v)),
@@ -160,6 +160,7 @@ PARAMETERS = [
         0,
         DAY,
         True,
+        optional=True,
     ),
     Parameter(
         "client.rate_limit",

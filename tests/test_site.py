@@ -133,6 +133,16 @@ def test_the_site_has_every_page(site: Path) -> None:
     assert written <= built
 
 
+def test_the_site_publishes_no_source_file(site: Path) -> None:
+    """MkDocs copies every file of docs/ that is not a page: a build helper would be served."""
+    published = sorted(
+        str(path.relative_to(site))
+        for path in site.rglob("*")
+        if path.suffix in {".py", ".pyc", ".toml", ".cfg", ".sh"} or path.name == "__pycache__"
+    )
+    assert published == []
+
+
 def test_no_page_is_empty(site: Path) -> None:
     for path in pages(site):
         words = " ".join(read(path).article).split()

@@ -3,7 +3,8 @@
 Credentials come from ``OPAY_MERCHANT_ID`` / ``OPAY_SECRET_KEY`` (or ``--merchant-id`` and
 ``--secret-key-file``), never from a command-line value, which would show in ``ps``.
 Exit codes: 0 all closed, 1 some not closed, 2 usage or configuration error (one line on
-stderr, no traceback), 130 interrupted.
+stderr, no traceback), 4 ``close-many`` stopped on a failure no later request could fix
+(a refused key), 130 interrupted.
 
 The parts: ``_parser`` (the command line), ``_config`` (the client, from the environment
 and the flags), one module per command (``_close``, ``_close_many``, ``_simulate``), and
@@ -27,6 +28,20 @@ from ._parser import build_parser
 from ._text import PrintableFormatter, printable
 
 __all__ = ["main"]
+
+
+def _log_verbosely() -> None:
+    """``-v``: every line of the SDK's loggers (``opay_async.*``) on stderr, warnings of others.
+
+    The HTTP engines log each socket operation at ``DEBUG`` and each request at ``INFO``
+    (``httpcore2.*``, ``httpx2``, ``hpack``, ``aiohttp.*``, ``asyncio``, uvicorn's):
+    hundreds of lines a second in a bulk run, drowning the one line per attempt the
+    ``opay_async`` loggers write. Their warnings and errors still show.
+    """
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    logging.getLogger("opay_async").setLevel(logging.DEBUG)
 
 
 def _require_cli_extra() -> None:
@@ -61,10 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(stdout, io.TextIOWrapper):  # a value it cannot encode is escaped
         stdout.reconfigure(errors="backslashreplace")
     if args.verbose:
-        handler = logging.StreamHandler()
-        handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
-        logging.basicConfig(level=logging.DEBUG, handlers=[handler])
-        logging.getLogger("httpcore").setLevel(logging.INFO)
+        _log_verbosely()
     try:
         return _run(args)
     except UsageError as error:

@@ -6,6 +6,10 @@ problem with any of them ends the command with one line (exit 2) before anything
 sent or any file is truncated. Standard input and pipes cannot be read twice: a bad line
 there stops the reading, the rows before it are finished and written, and the command
 ends with the line's problem (exit 2).
+
+An answer no later request can change (a ``fatal`` error: the key refused) stops the
+sending, as in the SDK: the rows not sent get records saying ``RunStoppedError``, and the
+command ends with one line saying why and exit code 4 (``--keep-going`` sends them all).
 """
 
 from __future__ import annotations
@@ -18,14 +22,23 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from .. import CloseOutcome, OPayValidationError
+from .. import CloseOutcome, OPayError, OPayValidationError
+from .._stop import describe
 from ._config import SIMULATED_FAULT_RATE, build_client
-from ._exit import EXIT_INTERRUPTED, EXIT_NOT_ALL_CLOSED, EXIT_OK, UsageError, stop_on_sigterm
+from ._exit import (
+    EXIT_INTERRUPTED,
+    EXIT_NOT_ALL_CLOSED,
+    EXIT_OK,
+    EXIT_STOPPED,
+    UsageError,
+    stop_on_sigterm,
+)
 from ._feed import ThreadFeed
 from ._input import InputError, Row, Source, chunks, open_source, rows_of
 from ._output import ResultsFile, outcome_record
 from ._report import Tally, plural
 from ._resume import Skip
+from ._text import printable
 
 if TYPE_CHECKING:
     from .. import OPayClient
@@ -48,6 +61,8 @@ class _Run:
         self.input_error: InputError | None = None
         self.output_error: UsageError | None = None
         self.interrupted = False
+        self.stops = True  # on a fatal error (not with --keep-going)
+        self.stopped_by: tuple[int, OPayError] | None = None  # the row and the fatal error
 
     async def rows(self) -> AsyncGenerator[dict[str, str], None]:
         """The rows to close, in input order, read in a thread.
@@ -91,8 +106,13 @@ class _Run:
     async def close_all(self, client: OPayClient, args: argparse.Namespace) -> None:
         """Close every row with ``client``, writing each record as its outcome comes."""
         outcomes = client.iter_close_many(
-            self.rows(), country=args.country, concurrency=args.concurrency, rate_limit=args.rate
+            self.rows(),
+            country=args.country,
+            concurrency=args.concurrency,
+            rate_limit=args.rate,
+            stop_on_fatal=not args.keep_going,
         )
+        self.stops = not args.keep_going
         stop_on_sigterm()
         try:
             async with client:
@@ -111,6 +131,26 @@ class _Run:
             said = {**row, "country": row.get("country") or self.country or ""}
             self.results.write(outcome_record(outcome, number, said=said, supersedes=supersedes))
             self.tally.add(outcome)
+            error = outcome.error
+            if self.stops and self.stopped_by is None and error is not None and error.fatal:
+                self.stopped_by = (number, error)  # the first to come is the one it stopped on
+
+    def stop_line(self, results: str) -> str:
+        """Why the run stopped sending, in one line (``stopped_by`` is set)."""
+        assert self.stopped_by is not None
+        row, error = self.stopped_by
+        not_sent = self.tally.not_sent
+        left = (
+            f"{plural(not_sent, 'row was', 'rows were')} not sent (their records in "
+            f'{results} say "error_type":"RunStoppedError")'
+            if not_sent
+            else "no row was left to send"
+        )
+        return (
+            f"stopped: row {row} was answered {describe(error)} "
+            f"({printable(error.message, limit=80)}), which no later request could change: "
+            f"{left}; fix the key or the merchant's settings, then run again with --resume"
+        )
 
 
 async def _aclose(iterator: object) -> None:
@@ -131,7 +171,8 @@ def close_many(args: argparse.Namespace) -> int:
     """Close every payment the input lists; write one record per row.
 
     Returns:
-        0 if every row was closed, 1 if some were not, 130 if interrupted.
+        0 if every row was closed, 1 if some were not, 4 if the run stopped on an answer
+        no later request could change, 130 if interrupted.
 
     Raises:
         UsageError: Bad configuration, input or output (one line; exit code 2).
@@ -185,4 +226,7 @@ def close_many(args: argparse.Namespace) -> int:
             highlight=False,
         )
         return EXIT_INTERRUPTED
+    if run.stopped_by is not None:
+        console.print(run.stop_line(results.name), markup=False, highlight=False, soft_wrap=True)
+        return EXIT_STOPPED
     return EXIT_OK if tally.all_closed else EXIT_NOT_ALL_CLOSED

@@ -107,11 +107,23 @@ def build_client(args: argparse.Namespace) -> OPayClient:
             comes from.
     """
     if args.simulate:
-        return _simulator_client(_tuning(args))
-    try:
-        return OPayClient.from_env(**_overrides(args))
-    except OPayError as error:
-        raise UsageError(_where_from(error, args)) from None
+        client = _simulator_client(_tuning(args))
+    else:
+        try:
+            client = OPayClient.from_env(**_overrides(args))
+        except OPayError as error:
+            raise UsageError(_where_from(error, args)) from None
+    _log_destination(client)
+    return client
+
+
+def _log_destination(client: OPayClient) -> None:
+    """Say (``-v``) where closes are posted: Egypt's host and every other country's."""
+    egypt, other = client.url_for("EG"), client.url_for("NG")
+    if egypt == other:
+        logger.info("closes are posted to %s", egypt)
+    else:
+        logger.info("closes are posted to %s for EG, to %s for other countries", egypt, other)
 
 
 def _where_from(error: OPayError, args: argparse.Namespace) -> str:

@@ -11,6 +11,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_NOT_ALL_CLOSED",
     "EXIT_OK",
+    "EXIT_STOPPED",
     "EXIT_USAGE",
     "UsageError",
     "stop_on_sigterm",
@@ -22,6 +23,10 @@ EXIT_OK: Final = 0
 EXIT_NOT_ALL_CLOSED: Final = 1
 #: A usage or configuration error, or input or output that cannot be used: one line.
 EXIT_USAGE: Final = 2
+#: ``close-many`` stopped sending on an answer no later request could change (02000,
+#: 02002, 02007, HTTP 401): every row has its record, those not sent say
+#: ``RunStoppedError``; fix the key or the merchant's settings, then ``--resume``.
+EXIT_STOPPED: Final = 4
 #: Stopped by Ctrl-C (SIGINT); what was written stays valid.
 EXIT_INTERRUPTED: Final = 130
 

@@ -215,6 +215,12 @@ def _close_many_options(many: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="skip rows the output file shows closed; append"
     )
     mode.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    many.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="send every row even after an answer no later request can change "
+        "(02000, 02002, 02007, HTTP 401; by default the run stops sending there, exit 4)",
+    )
 
 
 def _simulate_options(simulate: argparse.ArgumentParser) -> None:
@@ -266,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="opay-async",
         description="Cancel OPay checkout payments.",
-        epilog="Exit codes: 0 all closed, 1 some not closed, 2 usage error, 130 interrupted.",
+        epilog="Exit codes: 0 all closed, 1 some not closed, 2 usage error, 4 stopped on a "
+        "failure no later request could fix (a refused key), 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"opay-async {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

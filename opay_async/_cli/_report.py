@@ -30,7 +30,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from .. import Amount, PaymentAlreadyPaidError, PaymentNotClosedError
+from .. import Amount, PaymentAlreadyPaidError, PaymentNotClosedError, RunStoppedError
 from ._text import printable
 
 if TYPE_CHECKING:
@@ -108,7 +108,8 @@ class Tally:
             marked cancelled).
         paid: Payments paid meanwhile (``PaymentAlreadyPaidError``): refund them.
         not_closed: Other states OPay reported after the close, counted by state.
-        failed: Outcomes with any other error.
+        failed: Outcomes with any other error, but those not sent.
+        not_sent: Rows not sent because the run stopped (``RunStoppedError``).
         retries: Attempts beyond the first, summed.
         skipped: Rows skipped by ``--resume``: closed, or failed for good, earlier.
         skipped_final: Of those, the rows an earlier run found cannot be closed.
@@ -120,7 +121,7 @@ class Tally:
     def __init__(self, console: Console, total: int | None, *, bar: bool = True) -> None:
         self.console = console
         self.total = total
-        self.done = self.closed = self.paid = self.failed = self.retries = 0
+        self.done = self.closed = self.paid = self.failed = self.retries = self.not_sent = 0
         self.skipped = self.skipped_final = 0
         self.closed_amounts: Counter[str] = Counter()
         self.paid_amounts: Counter[str] = Counter()
@@ -181,6 +182,8 @@ class Tally:
             _count_amount(self.paid_amounts, error.payment)
         elif isinstance(error, PaymentNotClosedError):
             self.not_closed[error.payment.raw_order_status] += 1
+        elif isinstance(error, RunStoppedError):
+            self.not_sent += 1
         else:
             self.failed += 1
             self.errors[str(getattr(error, "code", type(error).__name__))] += 1
@@ -203,12 +206,14 @@ class Tally:
         total = self.total
         if final and total is None and not self.interrupted:
             total = done  # the input ended: the bar shows it complete
+        # The rows --resume skipped count too: closed, or failed for good, in an earlier run.
+        closed = self.closed + self.skipped - self.skipped_final
         self._progress.update(
             self._task,
             completed=done,
             total=total,
-            closed=self.closed,
-            failed=self.done - self.closed,
+            closed=closed,
+            failed=done - closed,
             retries=self.retries,
             rate=self.done / max(self.elapsed, 1e-9),
         )
@@ -245,6 +250,8 @@ class Tally:
         table.add_row("failed", str(self.failed))
         for code, count in _most_common(self.errors):
             table.add_row(Text(f"  {code}"), str(count))
+        if self.not_sent:
+            table.add_row("not sent: the run stopped", str(self.not_sent))
         table.add_row("retries", str(self.retries))
         elapsed = self.elapsed
         table.add_row("time", f"{elapsed:.2f} s")

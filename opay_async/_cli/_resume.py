@@ -12,9 +12,9 @@ ones for that reference (or order number) and its row number.
   is a row making the same request as another row that failed for good. A row that was
   fixed in the input is sent again.
 - Any other failure (50003, a timeout, a wrong key or merchant id since fixed, an answer
-  that could not be read) is sent again, and its new record's ``supersedes`` is the line
-  number of the record it replaces: the current record of a row is the one no later line
-  supersedes.
+  that could not be read, a row a stopped run did not send) is sent again, and its new
+  record's ``supersedes`` is the line number of the record it replaces: the current
+  record of a row is the one no later line supersedes.
 
 Only the failures are kept in memory with their details; closed rows cost a set entry.
 """

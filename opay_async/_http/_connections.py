@@ -25,8 +25,9 @@ import httpx2
 from .._errors import OPayValidationError
 from .._install import install_hint
 from ._loops import Route
-from ._pool import ShardedTransport
+from ._pool import PoolRoute, httpx2_maker, own_capacities
 from ._proxies import environment_routes
+from ._shards import Maker, ShardPool
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -40,8 +41,6 @@ Backend = Literal["httpx2", "aiohttp"]
 """The library under the client's own pool: ``"httpx2"`` (the default) or ``"aiohttp"``."""
 #: Seconds to open a connection.
 CONNECT_TIMEOUT: Final = 5.0
-
-TransportMaker = Callable[[httpx2.Proxy | None], httpx2.AsyncBaseTransport]
 
 
 def tls_context(*, trust_env: bool) -> ssl.SSLContext:
@@ -94,17 +93,18 @@ def check_backend(backend: object) -> Backend:
     raise OPayValidationError("backend", f"must be 'httpx2' or 'aiohttp', got {backend!r}")
 
 
-def _transports(backend: Backend, max_connections: int, context: ssl.SSLContext) -> TransportMaker:
-    """A maker of transports of ``backend``, direct or through a proxy."""
+def _maker(backend: Backend, context: ssl.SSLContext) -> Callable[[httpx2.Proxy | None], Maker]:
+    """For a proxy (or ``None``: direct), a maker of one shard's transport of ``backend``."""
     if backend == "aiohttp":
         from ._aiohttp import AiohttpTransport  # noqa: PLC0415 (imports the optional aiohttp)
 
-        return lambda proxy: AiohttpTransport(
-            verify=context, max_connections=max_connections, proxy=proxy
-        )
-    return lambda proxy: ShardedTransport(
-        max_connections=max_connections, verify=context, proxy=proxy
-    )
+        def aiohttp_maker(proxy: httpx2.Proxy | None) -> Maker:
+            return lambda capacity: AiohttpTransport(
+                verify=context, max_connections=capacity, proxy=proxy
+            )
+
+        return aiohttp_maker
+    return lambda proxy: httpx2_maker(context, proxy)
 
 
 def own_client_maker(
@@ -122,31 +122,32 @@ def own_client_maker(
 
     Args:
         backend: ``"httpx2"`` or ``"aiohttp"``.
-        max_connections: Connections the pool may open (per proxy route).
+        max_connections: Connections the pool may open, and requests it may have in
+            flight, in all (every route together; per event loop).
         trust_env: Read proxies and CA locations from the environment (now, once).
         headers: Headers every request carries.
 
     Raises:
         OPayValidationError: A bad backend, proxy variable or CA location.
     """
-    make = _transports(check_backend(backend), max_connections, tls_context(trust_env=trust_env))
+    maker = _maker(check_backend(backend), tls_context(trust_env=trust_env))
+    capacities = own_capacities(max_connections)
     routes = environment_routes() if trust_env else {}
-    proxies = {
-        pattern: None if url is None else httpx2.Proxy(url) for pattern, url in routes.items()
-    }
+    proxies = {url: httpx2.Proxy(url) for url in routes.values() if url is not None}
 
     def client() -> Route:  # the transport is None where proxy routes decide
-        transport = make(None)
+        pool = ShardPool(capacities)  # every route of this loop's client shares it
+        transport = PoolRoute(pool, None, maker(None))
+        through = {url: PoolRoute(pool, url, maker(proxy)) for url, proxy in proxies.items()}
         http = httpx2.AsyncClient(
             transport=transport,
             mounts={
-                pattern: None if proxy is None else make(proxy)
-                for pattern, proxy in proxies.items()
+                pattern: None if url is None else through[url] for pattern, url in routes.items()
             },
             headers=headers,
             follow_redirects=False,
             trust_env=False,  # the environment was read above, once
         )
-        return http, None if proxies else transport
+        return http, None if routes else transport
 
     return client

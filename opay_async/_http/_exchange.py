@@ -34,8 +34,10 @@ class Answer:
     content: bytes
 
 
-def _http_timeout(exchange: Exchange) -> httpx2.Timeout:
+def _http_timeout(exchange: Exchange) -> httpx2.Timeout | None:
     seconds = exchange.timeout
+    if seconds is None:  # a caller's client's own timeouts apply
+        return None
     return exchange.family.module.Timeout(seconds, connect=min(CONNECT_TIMEOUT, seconds))
 
 
@@ -49,7 +51,8 @@ class Exchange:
         auth: Signs the exact body bytes (an ``Auth`` of ``family``).
         headers: Added to each request through a caller's ``http_client``; ``None``
             when the client carries them.
-        timeout: Seconds for connecting (5 at most), writing and reading.
+        timeout: Seconds for connecting (5 at most), writing and reading; ``None``
+            through a caller's ``http_client``: that client's own timeouts apply.
         owned: Whether closing the ``OPayClient`` closes ``connections``.
         own_headers: The headers of a request that goes straight to the own pool's
             transport, past its client (which carries the same ones).
@@ -59,15 +62,18 @@ class Exchange:
     family: Family
     auth: OPaySignatureAuth
     headers: httpx2.Headers | None
-    timeout: float
+    timeout: float | None
     owned: bool
     own_headers: httpx2.Headers | None = None
-    _http_timeout: httpx2.Timeout = attrs.field(
+    _http_timeout: httpx2.Timeout | None = attrs.field(
         init=False, default=attrs.Factory(_http_timeout, takes_self=True)
     )
-    _timeouts: dict[str, float | None] = attrs.field(
+    _timeouts: dict[str, float | None] = attrs.field(  # the own pool's: never None there
         init=False,
-        default=attrs.Factory(lambda self: self._http_timeout.as_dict(), takes_self=True),
+        default=attrs.Factory(
+            lambda self: {} if self._http_timeout is None else self._http_timeout.as_dict(),
+            takes_self=True,
+        ),
     )
     _urls: dict[str, httpx2.URL] = attrs.field(init=False, factory=dict[str, httpx2.URL])
 
@@ -94,9 +100,12 @@ class Exchange:
             self.auth.sign(request)
             response = await direct.handle_async_request(request)
         else:
-            request = http.build_request(
-                "POST", parsed, content=body, headers=self.headers, timeout=self._http_timeout
-            )
+            if self._http_timeout is None:  # a caller's client, with its own timeouts
+                request = http.build_request("POST", parsed, content=body, headers=self.headers)
+            else:
+                request = http.build_request(
+                    "POST", parsed, content=body, headers=self.headers, timeout=self._http_timeout
+                )
             response = await http.send(request, auth=self.auth, stream=True, follow_redirects=False)
         try:
             content = await read_answer(response, **identity)
@@ -109,7 +118,7 @@ def make_exchange(
     *,
     merchant_id: str,
     secret_key: SecretKey,
-    timeout: float,
+    timeout: float | None,
     headers: dict[str, str],
     http_client: object,
     transport: object,
@@ -119,12 +128,15 @@ def make_exchange(
 ) -> Exchange:
     """The exchange of a client: through ``http_client``, ``transport`` or its own pool.
 
+    ``timeout`` is ``None`` only with ``http_client``: that client's timeouts apply.
+
     Raises:
         OPayValidationError: ``http_client`` or ``transport`` is not of an httpx family,
             both are given, or the own pool's settings are bad.
     """
     if http_client is not None and transport is not None:
         raise OPayValidationError("transport", "give http_client or transport, not both")
+    assert timeout is not None or http_client is not None
     connections: Connections
     own: httpx2.Headers | None = None
     if http_client is not None:

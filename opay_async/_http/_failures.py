@@ -14,6 +14,7 @@ import ssl
 from typing import Final
 
 from .._errors import (
+    Identity,
     OPayConnectionError,
     OPayError,
     OPayResponseError,
@@ -95,10 +96,32 @@ def _loop_problem(caught: BaseException) -> str | None:
     )
 
 
+def _os_failure(caught: OSError, identity: Identity) -> OPayConnectionError:
+    """An operating-system error that no HTTP library wrapped.
+
+    Nothing in the send path does I/O but the sockets and the event loop under the
+    transport, so it comes from there: a connection reset on a socket httpcore2 did not
+    expect to read, or a selector refusing a socket (``FileExistsError`` from epoll: a
+    socket, or an event loop, shared with another process across ``os.fork()``).
+    """
+    if isinstance(caught, (ConnectionError, *_TRANSIENT_TLS)):
+        return OPayConnectionError(
+            f"could not reach OPay: {_described(caught)}", retryable=True, **identity
+        )
+    return OPayConnectionError(
+        f"could not send: {_described(caught)} (an operating-system error under the HTTP "
+        "library: a socket or event loop this process cannot use, e.g. one shared across "
+        "os.fork())",
+        retryable=False,
+        **identity,
+    )
+
+
 def opay_error_for(caught: BaseException, request: CloseRequest) -> OPayError | None:
     """The ``OPayError`` standing for ``caught``; ``None`` when it is not a transport failure.
 
-    ``CancelledError`` and genuine bugs get ``None``: they must propagate untouched. The
+    ``CancelledError`` and genuine bugs get ``None``: they must propagate untouched (an
+    ``OSError`` is no bug here: only the sockets under the transport raise one). The
     result keeps ``caught`` as ``__cause__`` (without its traceback) unless its text
     holds something that looks like a key or a signature.
     """
@@ -135,6 +158,8 @@ def opay_error_for(caught: BaseException, request: CloseRequest) -> OPayError | 
         )
     elif isinstance(caught, (*_any(modules, "HTTPError"), *_any(modules, "InvalidURL"))):
         error = OPayConnectionError(_described(caught), retryable=False, **identity)
+    elif isinstance(caught, OSError):
+        error = _os_failure(caught, identity)
     else:
         return None
     if redact(str(caught)) == str(caught):

@@ -8,6 +8,10 @@ use one ``OPayClient`` from several loops. So the client's own pool is one
 when that loop ends (``asyncio.run`` and ``asyncio.Runner`` close the async generators
 of a loop before closing it: a generator per pool closes the pool there).
 
+The pool is per process too: a forked child (Celery's prefork pool, ``gunicorn
+--preload``) forgets its parent's clients, without closing them (see ``_fork``), and
+makes its own, even in a loop object it inherited.
+
 A caller's ``http_client`` (`Borrowed`), and the client made around a caller's
 ``transport`` (`Owned`), are used as they are: which loop they belong to is the
 caller's business.
@@ -22,6 +26,8 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Final, Protocol
 
 import httpx2
+
+from ._fork import forgotten, generation, watch
 
 __all__ = ["Borrowed", "Connections", "Owned", "PerLoop", "Route"]
 
@@ -107,7 +113,7 @@ class PerLoop:
             use them).
     """
 
-    __slots__ = ("_closed", "_entries", "_last", "_lock", "_make")
+    __slots__ = ("__weakref__", "_closed", "_entries", "_last", "_lock", "_make")
 
     def __init__(self, make: Callable[[], Route]) -> None:
         self._make = make
@@ -117,6 +123,17 @@ class PerLoop:
         self._last: tuple[asyncio.AbstractEventLoop | None, Route | None] = (None, None)
         self._lock = threading.Lock()
         self._closed = False
+        watch(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: forget every loop's client; the next request makes one anew.
+
+        The lock too: another thread of the parent may have held it as the process forked.
+        """
+        forgotten(self._entries)
+        self._entries = {}
+        self._last = (None, None)
+        self._lock = threading.Lock()
 
     @property
     def is_closed(self) -> bool:
@@ -155,16 +172,22 @@ class PerLoop:
     async def _lifetime(
         self, loop: asyncio.AbstractEventLoop, client: httpx2.AsyncClient
     ) -> AsyncGenerator[None, None]:
+        born = generation()
         try:
             yield
         finally:
-            with self._lock:
-                if self._entries.get(loop) is not None and self._entries[loop].route[0] is client:
-                    del self._entries[loop]
-                if self._last[0] is loop:
-                    self._last = (None, None)
-            with contextlib.suppress(Exception):  # a broken connection must not stop the rest
-                await client.aclose()
+            if generation() == born:  # a forked child leaves its parent's client alone
+                await self._end(loop, client)
+
+    async def _end(self, loop: asyncio.AbstractEventLoop, client: httpx2.AsyncClient) -> None:
+        """Forget ``loop``'s client, and close it."""
+        with self._lock:
+            if self._entries.get(loop) is not None and self._entries[loop].route[0] is client:
+                del self._entries[loop]
+            if self._last[0] is loop:
+                self._last = (None, None)
+        with contextlib.suppress(Exception):  # a broken connection must not stop the rest
+            await client.aclose()
 
     async def aclose(self) -> None:
         """Close every loop's client: this loop's now, a running other loop's in that loop.

@@ -295,10 +295,14 @@ def test_a_named_pipe_is_read_as_a_stream(tmp_path: Path) -> None:
     ]
 
 
-def test_verbose_logs_show_what_the_server_sent_escaped() -> None:
-    """httpx logs the HTTP reason phrase as the server sent it; -v shows it escaped."""
+def test_verbose_logs_show_no_control_character_the_server_sent() -> None:
+    """A hostile reason phrase and order status: -v's lines carry neither raw.
 
-    def closed(body: dict[str, str]) -> dict[str, object]:
+    httpx2 logged the reason phrase as the server sent it (-v showed it escaped); -v now
+    shows the SDK's lines only, and those quote the answer scrubbed.
+    """
+
+    def odd(body: dict[str, str]) -> dict[str, object]:
         return {
             "code": "00000",
             "message": "SUCCESSFUL",
@@ -307,12 +311,17 @@ def test_verbose_logs_show_what_the_server_sent_escaped() -> None:
                 "orderNo": "211",
                 "country": body["country"],
                 "amount": {"total": 400, "currency": "EGP"},
-                "orderStatus": "CLOSE",
+                "orderStatus": "ODD\x1b]0;pwned\x07",
             },
         }
 
-    with stub_server(closed, reason="OK\x1b]0;pwned\x07") as server:
-        ran = run("close", "--reference", "V-1", "--country", "EG", "-v", env=env_for(server.url))
-    assert ran.returncode == 0, ran.stderr
-    assert "OK\\x1b]0;pwned\\x07" in ran.stderr  # shown, escaped
-    assert not any(c in ran.stderr for c in CONTROL)
+    with stub_server(odd, reason="OK\x1b]0;pwned\x07") as server:
+        ran = run(
+            "close", "--reference", "V-1", "--country", "EG", "-v", "--attempts", "1",
+            env=env_for(server.url),
+        )  # fmt: skip
+    assert ran.returncode == 1, ran.stderr
+    assert "DEBUG opay_async: close reference=V-1 " in ran.stderr
+    assert "PaymentNotClosedError" in ran.stderr
+    assert "pwned" in ran.stderr  # the state is quoted...
+    assert not any(c in ran.stderr + ran.stdout for c in CONTROL)  # ...never raw

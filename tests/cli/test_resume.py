@@ -126,7 +126,8 @@ def test_final_failures_are_not_sent_again_and_retried_rows_supersede(tmp_path: 
         env = env_for(server.url)
         args = ("close-many", str(source), "--output", str(output), "--attempts", "1")
         first = run(*args, env=env)
-        assert first.returncode == 1, first.stderr
+        assert first.returncode == 4, first.stderr  # KEY-1's 02000: stopped (nothing left)
+        assert "no row was left to send" in first.stderr.splitlines()[-1]
         before = read_jsonl(output)
         assert len(before) == 8
         bad = next(r for r in before if r["row"] == 7)

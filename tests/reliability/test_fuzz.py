@@ -9,7 +9,7 @@ from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from opay_async import OPayClient, OPayError, Payment, RetryPolicy
-from tests.helpers import hx, readable_country, readable_id
+from tests.helpers import hx, names_only
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
@@ -122,8 +122,7 @@ def any_answer_is_a_payment_or_an_opay_error(
         assert 200 <= status < 300
         assert sent["code"] in {"00000", "00"}
         assert sent["data"]["orderStatus"] == "CLOSE"
-        assert readable_id(sent["data"].get("reference")) in {None, "FUZZ-1"}
-        assert readable_country(sent["data"].get("country")) in {None, "EG"}
+        assert names_only(sent["data"], "FUZZ-1", "EG")
         assert result.reference == "FUZZ-1"  # never a payment other than the one asked for
         assert result.is_closed
     else:

@@ -158,7 +158,15 @@ async def test_the_sdk_signs_what_the_simulator_verifies(reference: str, country
 
 async def test_awkward_references_round_trip() -> None:
     fake = FakeOPay(auto_create=True)
-    references = ["a/b", 'quo"te', "back\\slash", "çà-ünï", "emoji-🙂", "<tag>&", "x" * 500]
+    references = [
+        "a/b",
+        'quo"te',
+        "back\\slash",
+        "çà-ünï",
+        "emoji-🙂",
+        "<tag>&",
+        "x" * 128,
+    ]  # the longest accepted
     async with fake.client() as opay:
         for reference in references:
             assert (await opay.close_payment(reference=reference, country="EG")).is_closed

@@ -25,6 +25,7 @@ from opay_async import (
     PaymentNotFoundError,
     RetryBudget,
     RetryPolicy,
+    RunStoppedError,
     SecretKey,
     ShardedTransport,
 )
@@ -69,6 +70,14 @@ async def close_many_from_a_cursor(rows: AsyncIterator[dict[str, object]]) -> in
                 closed += outcome.ok
         single = await opay.try_close(CloseRequest(reference="SHOP-3", country="EG"))
         assert_type(single.error, OPayError | None)
+        everything = await opay.close_many(["SHOP-4"], country="EG", stop_on_fatal=False)
+        for outcome in everything:
+            if isinstance(outcome.error, RunStoppedError):
+                assert_type(outcome.error.stopped_by, OPayError)
+            elif outcome.error is not None:
+                assert_type(outcome.error.fatal, bool)
+        kept_going = opay.iter_close_many(rows, country="NG", stop_on_fatal=True)
+        await kept_going.aclose()
     return closed
 
 
@@ -97,7 +106,16 @@ def values() -> None:
     request = CloseRequest(reference="A1", country="eg")
     assert_type(request.body(), bytes)
     assert_type(ShardedTransport(max_connections=50).shard_count, int)
+    assert_type(ShardedTransport(max_connections=50).max_connections, int)
     try:
         CloseRequest(country="EG")
     except OPayValidationError as error:
         assert_type(error.field, str)
+
+
+def observed() -> OPayClient:
+    # docs/observability.md: the providers of OpenTelemetry's SDK, as instrumentations take them.
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    return OPayClient.from_env(tracer_provider=TracerProvider(), meter_provider=MeterProvider())

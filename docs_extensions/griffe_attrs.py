@@ -7,7 +7,8 @@ each attrs class without a written ``__init__`` one with the signature attrs mad
 source annotations, so they link to their pages. A default computed by a factory is
 shown as ``...``.
 
-mkdocs.yml loads it: ``extensions: [docs/griffe_attrs.py]``.
+mkdocs.yml loads it: ``extensions: [docs_extensions/griffe_attrs.py]``. It lives outside
+``docs/``: MkDocs publishes every file there that is not a page, a ``.py`` file too.
 """
 
 from __future__ import annotations
