@@ -33,18 +33,23 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".[aiohttp,cli,simulator,otel]")
     _install_group(session, "tests")
     session.run("coverage", "erase")
-    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    # pytest-xdist: a worker per core, four at most (coverage measures each: patch=subprocess).
+    workers = str(min(os.cpu_count() or 1, 4))
+    session.run("coverage", "run", "-m", "pytest", "-n", workers, *session.posargs)
     session.run("coverage", "combine", success_codes=[0, 1])
     session.run("coverage", "report")
 
 
 @nox.session(python="3.11")
 def tests_legacy_httpx(session: nox.Session) -> None:
-    """The test suite again, with legacy httpx installed and given to the SDK.
+    """The tests that hand the SDK a transport or client, again with legacy httpx's.
 
     Every ``MockTransport`` and ``http_client`` the tests hand the SDK is then legacy
     httpx's (``OPAY_TESTS_HTTPX=legacy``): signing, reading, retries and every hardening
-    promise are checked on both families. The default session checks httpx is absent.
+    promise are checked on both families. tests/conftest.py keeps the modules that use
+    ``tests.helpers.hx`` (the others send through httpx2 whatever is installed: the default
+    session runs them) and the ``timed`` tests, timed here without coverage's tracer.
+    The default session checks httpx is absent.
     """
     session.install("-e", ".[aiohttp,cli,simulator,otel]", "httpx")
     _install_group(session, "tests")

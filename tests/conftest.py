@@ -48,3 +48,32 @@ if os.environ.get("OPAY_TESTS_LOOP") == "uvloop":  # the tests_uvloop session
         """Say which event loops the run uses, at the top of its report."""
         del config
         return f"event loops: uvloop {uvloop.__version__} (OPAY_TESTS_LOOP=uvloop)"
+
+
+if os.environ.get("OPAY_TESTS_HTTPX") == "legacy":  # the tests_legacy_httpx session
+    from tests import helpers
+
+    def _hands_the_sdk_the_family(item: pytest.Item) -> bool:
+        """Whether ``item`` sends through the family under test (``helpers.hx``), or is timed."""
+        if item.get_closest_marker("timed"):  # this session runs without coverage's tracer
+            return True
+        module = getattr(item, "module", None)  # None for the package's doctests
+        return module is not None and (
+            getattr(module, "hx", None) is helpers.hx or hasattr(module, "LEGACY_HTTPX")
+        )
+
+    def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Keep the tests that give the SDK a transport or client of the family under test.
+
+        The others (the command, the simulator, the own pool, docs) send through httpx2
+        whatever is installed: the default session runs them, once.
+        """
+        kept = [item for item in items if _hands_the_sdk_the_family(item)]
+        if len(kept) < len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i not in set(kept)])
+            items[:] = kept
+
+    def pytest_report_header(config: pytest.Config) -> str:
+        """Say which family the run hands the SDK, at the top of its report."""
+        del config
+        return "http family: legacy httpx (OPAY_TESTS_HTTPX=legacy): only modules using it"

@@ -11,7 +11,7 @@ real sockets.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable
+from collections.abc import AsyncIterator, Hashable
 
 import httpx2
 import pytest
@@ -19,7 +19,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from opay_async import OPayValidationError, ShardedTransport
-from opay_async._http._pool import DEFAULT_SHARD_SIZE, MIN_SHARDS, own_capacities, shard_capacities
+from opay_async._http._pool import (
+    DEFAULT_SHARD_SIZE,
+    MIN_SHARDS,
+    PoolRoute,
+    own_capacities,
+    shard_capacities,
+)
 from opay_async._http._shards import Maker, ShardPool
 from opay_async._validation import MAX_CONNECTIONS
 
@@ -389,3 +395,23 @@ async def test_a_shard_being_emptied_takes_nothing_new_and_goes_when_empty() -> 
     shard = await asyncio.wait_for(for_b, timeout=5)
     assert shard.key == "B" and ledger.transports[0].closed
     pool.release(shard)
+
+
+@pytest.mark.parametrize("read_first", [True, False], ids=["read already", "streamed"])
+async def test_an_answer_gives_its_room_back_whether_read_already_or_streamed(
+    read_first: bool,
+) -> None:
+    async def body() -> AsyncIterator[bytes]:
+        yield b"{}"
+
+    async def answer(request: httpx2.Request) -> httpx2.Response:
+        if read_first:  # as an in-process transport's may be: read, and so closed
+            return httpx2.Response(200, content=b"{}", request=request)
+        return httpx2.Response(200, content=body(), request=request)
+
+    route = PoolRoute(ShardPool((1,)), None, lambda _: httpx2.MockTransport(answer))
+    async with httpx2.AsyncClient(transport=route) as http:
+        for _ in range(3):  # one slot: each request needs the one before to give it back
+            response = await asyncio.wait_for(http.post("http://pool.test/"), timeout=5)
+            assert response.content == b"{}"
+            assert route.in_flight == 0

@@ -178,6 +178,9 @@ class PoolRoute(httpx2.AsyncBaseTransport):
         except BaseException:
             pool.release(shard)
             raise
+        if response.is_closed:  # read and closed already (an in-process transport's)
+            pool.release(shard)
+            return response
         response.stream = _ReleasingStream(
             cast("httpx2.AsyncByteStream", response.stream), pool, shard
         )

@@ -72,6 +72,7 @@ def _traced() -> bool:
     return sys.gettrace() is not None or monitored
 
 
+@pytest.mark.timed
 @pytest.mark.skipif(
     _traced(), reason="timed only without coverage's tracer (the tests_legacy_httpx session)"
 )

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from typing import assert_type, cast
 
 import httpx2
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
 
 from opay_async import (
     Amount,
@@ -115,7 +117,4 @@ def values() -> None:
 
 def observed() -> OPayClient:
     # docs/observability.md: the providers of OpenTelemetry's SDK, as instrumentations take them.
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.trace import TracerProvider
-
     return OPayClient.from_env(tracer_provider=TracerProvider(), meter_provider=MeterProvider())
