@@ -247,3 +247,63 @@ def resume_after_a_torn_line(fleet: Fleet) -> str:
     assert sorted(record["index"] for record in records) == list(range(1000))
     assert fleet.requests() == 400  # only the 400 without a record were sent
     return log
+
+
+def current_records(fleet: Fleet) -> dict[int, dict[str, Any]]:
+    """Each index's current record: its last line (a ``--resume`` appends a newer one)."""
+    return {int(record["index"]): record for record in fleet.records()}
+
+
+def dead_key_stops_the_fleet(fleet: Fleet, count: int, closes: int) -> dict[str, int]:
+    """The key dies after ``closes`` closes: the fleet stops, then ``--resume`` ends the job.
+
+    The simulator answers ``02000`` to every request from then on (scheduled refusals, as
+    OPay answers once a merchant's key is rotated); "fixing the key" clears them. Returns
+    the counts the docs quote: requests refused and sent after the first refusal.
+    """
+    wanted = references("DEAD", count)
+    refusals = 10_000  # the simulator's most; the stop must leave most of them unused
+    with fleet.workers() as workers:
+        producer = fleet.producer(wanted)
+        fleet.wait_until(lambda: fleet.closed() >= closes)
+        fleet.simulator.admin(
+            "POST", "/faults", {"kind": "api_error", "code": "02000", "count": refusals}
+        )
+        died = time.monotonic()
+        code, stderr = finish(producer)
+        fleet.report("the key dead mid-run", code, died)
+        refused = refusals - fleet.simulator.admin("GET", "/faults")["pending_faults"]
+        closed_then = fleet.closed()
+        assert code == 4, stderr  # EXIT_STOPPED
+        assert "the run stopped on AuthenticationError [02000] at index" in stderr, stderr
+        records = fleet.records()
+        # One record per reference, each at its index, the closed ones closed indeed.
+        assert Counter(record["index"] for record in records) == Counter(range(count))
+        ok = {record["reference"] for record in records if record["ok"]}
+        payments = fleet.simulator.admin("GET", "/payments")["payments"]
+        assert {p["reference"] for p in payments if p["status"] == "CLOSE"} == ok
+        assert len(ok) == closed_then >= closes
+        failed = Counter(record["error_type"] for record in records if not record["ok"])
+        assert set(failed) == {"AuthenticationError", "RunStoppedError"}, failed
+        assert failed["AuthenticationError"] == refused  # each refusal is one record
+        # Not sent means not sent: the stopped records' references never reached OPay.
+        stopped = {r["reference"] for r in records if r["error_type"] == "RunStoppedError"}
+        seen = {p["reference"] for p in payments}
+        assert not stopped & seen
+        # At most the requests in flight when the first refusal came: 10 per process.
+        assert refused - 1 <= 2 * 10, refused
+        log = workers.log_text()
+    assert "not sent: the run stopped on AuthenticationError [02000]" in log  # queued chunks
+    # Fixed: the same command with --resume sends exactly the rows not closed, once each.
+    fleet.simulator.admin("DELETE", "/faults")
+    before = fleet.requests()
+    with fleet.workers():
+        code, stderr = finish(fleet.producer(wanted, "--resume"))
+    assert code == 0, stderr
+    assert f"{count - len(ok)} closed, 0 not closed ({len(ok)} had a record already)" in stderr
+    assert fleet.requests() - before == count - len(ok)
+    latest = current_records(fleet)
+    assert sorted(latest) == list(range(count))
+    assert {record["ok"] for record in latest.values()} == {True}
+    assert fleet.closed() == count
+    return {"refused": refused, "after_first_refusal": refused - 1}

@@ -33,6 +33,7 @@ from tests.celery_fleet import (
     LATENCY,
     Fleet,
     chunk_killing_its_process_at_each_start,
+    dead_key_stops_the_fleet,
     finish,
     pool_processes_killed_mid_chunk,
     references,
@@ -177,3 +178,8 @@ def test_resume_sends_only_references_without_a_record(fleet: RabbitFleet) -> No
     assert "Global QoS is disabled. Prefetch count is now static." in log
     assert "WARNING/" not in log
     assert "ERROR/" not in log
+
+
+def test_a_dead_key_stops_the_fleet_and_resume_sends_exactly_the_rest(fleet: RabbitFleet) -> None:
+    counts = dead_key_stops_the_fleet(fleet, 2 * REFERENCES, closes=500)
+    print(f"\nrequests after the first 02000: {counts['after_first_refusal']}")

@@ -27,6 +27,7 @@ from tests.celery_fleet import (
     LATENCY,
     Fleet,
     chunk_killing_its_process_at_each_start,
+    dead_key_stops_the_fleet,
     finish,
     pool_processes_killed_mid_chunk,
     references,
@@ -103,3 +104,8 @@ def test_redis_restarted_mid_run_loses_nothing(fleet: RedisFleet) -> None:
 
 def test_resume_sends_only_references_without_a_record(fleet: RedisFleet) -> None:
     resume_after_a_torn_line(fleet)
+
+
+def test_a_dead_key_stops_the_fleet_and_resume_sends_exactly_the_rest(fleet: RedisFleet) -> None:
+    counts = dead_key_stops_the_fleet(fleet, 2 * REFERENCES, closes=500)
+    print(f"\nrequests after the first 02000: {counts['after_first_refusal']}")

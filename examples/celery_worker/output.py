@@ -15,6 +15,8 @@ from typing import Final, TextIO
 
 from opay_async import CloseRecord
 
+from .records import sent_again
+
 __all__ = ["MAX_LINE", "IndexSet", "write_records", "written_indexes"]
 
 #: The longest line read back from a results file: a record is well under 2 KB.
@@ -33,6 +35,9 @@ class IndexSet:
         >>> seen.add(3)
         >>> 3 in seen, 1 in seen, len(seen), list(seen)
         (True, False, 2, [0, 3])
+        >>> seen.discard(0)
+        >>> list(seen), len(seen)
+        ([3], 1)
     """
 
     def __init__(self, indexes: Iterable[int] = ()) -> None:
@@ -62,6 +67,16 @@ class IndexSet:
         if not self._bits[byte] & mask:
             self._bits[byte] |= mask
             self._count += 1
+
+    def discard(self, index: int) -> None:
+        """Remove ``index`` if present."""
+        if index not in self:
+            return
+        self._count -= 1
+        if index >= _DENSE:
+            self._sparse.discard(index)
+        else:
+            self._bits[index >> 3] &= ~(1 << (index & 7)) & 0xFF
 
     def update(self, indexes: Iterable[int]) -> None:
         """Add each of ``indexes``."""
@@ -94,8 +109,21 @@ class IndexSet:
         return copied
 
 
+def _read(line: bytes) -> tuple[int, bool]:
+    """A record's index, and whether the record is final (see `written_indexes`)."""
+    record = json.loads(line)
+    index = int(record["index"])
+    if index < 0:
+        raise ValueError(f"an index is at least 0, got {index}")
+    return index, not sent_again(record)
+
+
 def written_indexes(path: Path) -> IndexSet:
-    """The indexes a results file has records for; a torn last line is cut off the file.
+    """The indexes a results file has a final record for; a torn last line is cut off the file.
+
+    An index's last record is its current one. It is final unless its item was not sent
+    because the run stopped, or was refused by a dead key (``records.sent_again``): a
+    ``--resume`` sends those again, once the key is fixed.
 
     A line without its newline is what a producer killed mid-write leaves: it is not a
     record, and it is removed so that every line of the file stays JSON.
@@ -115,10 +143,13 @@ def written_indexes(path: Path) -> IndexSet:
                 break
             complete += len(line)
             try:
-                record = json.loads(line)
-                indexes.add(int(record["index"]))
-            except (ValueError, TypeError, KeyError) as error:
+                index, final = _read(line)
+            except (ValueError, TypeError, KeyError, AttributeError) as error:
                 raise ValueError(f"{path}: line {number} is not a record: {error}") from None
+            if final:
+                indexes.add(index)
+            else:
+                indexes.discard(index)
     return indexes
 
 
