@@ -30,6 +30,7 @@ from examples.celery_worker import local, producer
 from examples.celery_worker import output as output_module
 from examples.celery_worker.app import app, deliveries_key, records_id
 from examples.celery_worker.producer import close_in_chunks
+from examples.celery_worker.records import StopMark
 from examples.celery_worker.serverless import FileBackend, FilesystemTransport
 from opay_async import CloseRecord
 
@@ -404,3 +405,103 @@ def test_a_process_stopped_between_two_steps_cancels_its_work_first() -> None:
             process.run(waits())
     assert cleaned == ["cancelled"]
     assert time.monotonic() - started < 5
+
+
+def test_resume_sends_again_what_a_stopped_run_left_and_only_that(tmp_path: Path) -> None:
+    output = tmp_path / "results.jsonl"
+    lines = [
+        {"index": 0, "ok": True},
+        {"index": 1, "ok": False, "error_type": "AuthenticationError", "error_code": "02000"},
+        {"index": 2, "ok": False, "error_type": "RunStoppedError", "error_code": None},
+        {"index": 3, "ok": False, "error_type": "PaymentNotFoundError", "error_code": "02006"},
+        {"index": 4, "ok": False, "error_type": "OPayHTTPError", "error_code": "HTTP 401"},
+        {"index": 5, "ok": False, "error_type": "MerchantNotAvailableError", "error_code": "02007"},
+        {"index": 6, "ok": False, "error_type": "OPayTimeoutError", "error_code": None},
+    ]
+    output.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    # Closed, and failures a fixed key cannot change, stay; the stopped and refused go again.
+    assert list(output_module.written_indexes(output)) == [0, 3, 6]
+    # A resumed run appends their new records: the last record of an index is its own.
+    with output.open("a") as file:
+        file.write(json.dumps({"index": 1, "ok": True}) + "\n")
+        file.write(json.dumps({"index": 2, "ok": False, "error_type": "RunStoppedError"}) + "\n")
+    assert list(output_module.written_indexes(output)) == [0, 1, 3, 6]
+    output.write_text('{"index": -1, "ok": false, "error_type": "RunStoppedError"}\n')
+    with pytest.raises(ValueError, match="line 1 is not a record: an index is at least 0"):
+        output_module.written_indexes(output)
+    output.write_text('["index", 1]\n')  # JSON, not a record
+    with pytest.raises(ValueError, match="line 1 is not a record"):
+        output_module.written_indexes(output)
+
+
+def test_index_sets_forget_what_is_discarded() -> None:
+    seen = output_module.IndexSet([0, 9, 2**27 + 5])
+    for index in (9, 2**27 + 5, 7, -1):  # present, sparse, absent, never valid
+        seen.discard(index)
+    assert list(seen) == [0] and len(seen) == 1
+    seen.add(9)
+    assert 9 in seen and len(seen) == 2
+
+
+@pytest.mark.parametrize(
+    ("stored", "reason"),
+    [
+        (
+            '{"error_type": "AuthenticationError", "error_code": "02000", "index": 7}',
+            "AuthenticationError [02000] at index 7",
+        ),
+        (
+            b'{"error_type": null, "error_code": null, "index": null}',
+            "a fatal failure at an unknown index",
+        ),
+        ("not json", "a fatal failure at an unknown index"),
+        (b"\xff\xfe", "a fatal failure at an unknown index"),
+        ("[]", "a fatal failure at an unknown index"),
+        (None, "a fatal failure at an unknown index"),
+        ("x" * 100_000, "a fatal failure at an unknown index"),  # not read at all
+        (
+            '{"error_type": "Bad\\u001b[31mError", "error_code": "0200\\n0", "index": true}',
+            "a fatal failure at an unknown index",  # nothing unprintable, a bool no index
+        ),
+        (
+            '{"error_type": "' + "E" * 500 + '", "error_code": "02000", "index": 3}',
+            "E" * 60 + " [02000] at index 3",
+        ),
+    ],
+)
+def test_a_stop_mark_read_back_is_parsed_as_hostile_input(stored: object, reason: str) -> None:
+    mark = StopMark.parse(stored)
+    assert mark.reason == reason
+    [record] = mark.not_sent(["SHOP-1"], [41], "EG")
+    assert record["error_type"] == "RunStoppedError" and record["retryable"] is True
+    assert record["index"] == 41 and record["ok"] is False
+    assert f"the run stopped on {reason}" in str(record["error"])
+
+
+def test_a_dead_key_stops_the_run_on_the_filesystem_broker(run: Run) -> None:
+    run.simulator.admin("POST", "/reset")
+    run.simulator.admin("POST", "/faults", {"kind": "api_error", "code": "02000", "count": 5})
+    references = [f"KEY-{number:04d}" for number in range(2_000)]
+    records: list[CloseRecord] = []
+    chunks = close_in_chunks(iter(references), country="EG", chunk_size=100, timeout=90)
+
+    def take_all() -> None:
+        for chunk in chunks:
+            records.extend(chunk)
+
+    with pytest.raises(producer.RunStopped, match=r"AuthenticationError \[02000\] at index"):
+        take_all()
+    # Every reference has one record; the refused went out, the stopped never did.
+    assert sorted(record["index"] for record in records) == list(range(2_000))
+    kinds = Counter(str(record["error_type"]) for record in records if not record["ok"])
+    assert set(kinds) <= {"AuthenticationError", "RunStoppedError"}
+    assert (
+        kinds["AuthenticationError"] == 5 - run.simulator.admin("GET", "/faults")["pending_faults"]
+    )
+    state = run.simulator.admin("GET", "/")
+    closed = sum(bool(record["ok"]) for record in records)
+    assert state["closed_count"] == closed
+    # At most the requests in flight (50 per process, 2 processes) after the first refusal.
+    assert state["request_count"] - closed <= 2 * 50
+    assert kinds["RunStoppedError"] >= 2_000 - 2 * 50 - closed
+    run.simulator.admin("DELETE", "/faults")
