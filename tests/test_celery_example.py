@@ -27,9 +27,12 @@ from kombu import Connection
 
 from examples.celery_worker import app as app_module
 from examples.celery_worker import local, producer
+from examples.celery_worker import output as output_module
 from examples.celery_worker.app import app, deliveries_key, records_id
 from examples.celery_worker.producer import close_in_chunks
+from examples.celery_worker.records import StopMark
 from examples.celery_worker.serverless import FileBackend, FilesystemTransport
+from opay_async import CloseRecord
 
 PROCESSES = 2
 REFERENCES = 10_000
@@ -147,7 +150,7 @@ def test_workers_log_no_deprecation_and_no_secret(run: Run) -> None:
     assert run.env["OPAY_SECRET_KEY"] not in log
 
 
-@pytest.mark.parametrize("name", ["settings", "producer", "records"])
+@pytest.mark.parametrize("name", ["settings", "producer", "records", "output"])
 def test_the_examples_docstrings(name: str) -> None:
     module = importlib.import_module(f"examples.celery_worker.{name}")
     failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
@@ -225,6 +228,8 @@ def test_a_failed_chunk_becomes_failed_records_and_a_stored_one_is_read_once(
         (8, "A-2", "EG"),
     ]
     assert {r["error_type"] for r in records} == {"RuntimeError"}
+    # The shape of every other line of a results file: CloseOutcome.to_record()'s keys.
+    assert all(r.keys() == CloseRecord.__annotations__.keys() for r in records)
     assert {r["ok"] for r in records} == {False}
     assert all("no OPay client" in str(r["error"]) for r in records)
     assert producer._records(done["done-chunk"], chunk, "EG") == [{"index": 5, "ok": True}]
@@ -238,14 +243,14 @@ def test_a_failed_chunk_becomes_failed_records_and_a_stored_one_is_read_once(
 def test_resume_reads_the_indexes_written_and_cuts_a_torn_line(tmp_path: Path) -> None:
     output = tmp_path / "results.jsonl"
     output.write_bytes(b'{"index": 0, "ok": true}\n{"index": 2, "ok": false}\n{"index": 3, "o')
-    assert producer.written_indexes(output) == {0, 2}
+    assert set(output_module.written_indexes(output)) == {0, 2}
     assert output.read_bytes() == b'{"index": 0, "ok": true}\n{"index": 2, "ok": false}\n'
     output.write_bytes(b'{"index": 0}\nnot json\n')
     with pytest.raises(ValueError, match="line 2 is not a record"):
-        producer.written_indexes(output)
+        output_module.written_indexes(output)
     output.write_bytes(b"\x00\xff" * 1000 + b"\n")  # binary garbage: refused, not crashed
     with pytest.raises(ValueError, match="line 1 is not a record"):
-        producer.written_indexes(output)
+        output_module.written_indexes(output)
 
 
 def test_resume_reads_a_large_results_file_a_line_at_a_time(tmp_path: Path) -> None:
@@ -256,19 +261,46 @@ def test_resume_reads_a_large_results_file_a_line_at_a_time(tmp_path: Path) -> N
         file.write(b'{"index": 200000, "o')  # torn
     tracemalloc.start()
     try:
-        the_set = {int(str(i)) for i in range(200_000)}  # what the answer costs by itself
-        alone = tracemalloc.get_traced_memory()[1]  # its peak: a set grows by copying
-        del the_set
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        indexes = producer.written_indexes(output)
-        peak = tracemalloc.get_traced_memory()[1] - base
+        indexes = output_module.written_indexes(output)
+        peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert indexes == set(range(200_000))
+    assert len(indexes) == 200_000
+    assert list(indexes) == list(range(200_000))
     assert output.read_bytes().endswith(line % (199_999, 199_999))
-    # the set of indexes and a line, not the file's 9 MB (it read the file whole before)
-    assert peak < alone + 2**20, (peak, alone)
+    # A bit per index and a line: not the file's 9 MB (it read the file whole once), nor
+    # a set of 200,000 ints (about 10 MB: it was one).
+    assert peak < 2**18, peak
+
+
+def test_the_index_set_is_a_set_of_bits_and_a_hostile_index_costs_no_gigabytes() -> None:
+    indexes = output_module.IndexSet([5, 0, 5, 2**40, 17])
+    assert len(indexes) == 4
+    assert list(indexes) == [0, 5, 17, 2**40]
+    assert 5 in indexes and 2**40 in indexes
+    assert 6 not in indexes and -1 not in indexes and "5" not in indexes
+    assert 2**45 not in indexes and 10**9 not in indexes
+    copied = indexes.copy()
+    copied.add(6)
+    assert 6 in copied and 6 not in indexes and len(indexes) == 4
+    with pytest.raises(ValueError, match="at least 0"):
+        indexes.add(-1)
+    tracemalloc.start()
+    try:
+        # a results file that is not ours: each index far apart, as large as it likes
+        output_module.IndexSet(2**60 + step for step in range(1000))
+        output_module.IndexSet([2**27 - 1])  # the largest kept as a bit: 16 MiB
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 17 * 2**20, peak
+
+
+def test_a_results_file_with_a_negative_index_is_not_ours(tmp_path: Path) -> None:
+    output = tmp_path / "results.jsonl"
+    output.write_bytes(b'{"index": 0}\n{"index": -3}\n')
+    with pytest.raises(ValueError, match="line 2 is not a record: an index is at least 0"):
+        output_module.written_indexes(output)
 
 
 def test_resume_refuses_a_file_of_one_enormous_line_without_reading_it_all(tmp_path: Path) -> None:
@@ -278,7 +310,7 @@ def test_resume_refuses_a_file_of_one_enormous_line_without_reading_it_all(tmp_p
     tracemalloc.start()
     try:
         with pytest.raises(ValueError, match="line 1 is not a record: over 65536 bytes"):
-            producer.written_indexes(output)
+            output_module.written_indexes(output)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -373,3 +405,103 @@ def test_a_process_stopped_between_two_steps_cancels_its_work_first() -> None:
             process.run(waits())
     assert cleaned == ["cancelled"]
     assert time.monotonic() - started < 5
+
+
+def test_resume_sends_again_what_a_stopped_run_left_and_only_that(tmp_path: Path) -> None:
+    output = tmp_path / "results.jsonl"
+    lines = [
+        {"index": 0, "ok": True},
+        {"index": 1, "ok": False, "error_type": "AuthenticationError", "error_code": "02000"},
+        {"index": 2, "ok": False, "error_type": "RunStoppedError", "error_code": None},
+        {"index": 3, "ok": False, "error_type": "PaymentNotFoundError", "error_code": "02006"},
+        {"index": 4, "ok": False, "error_type": "OPayHTTPError", "error_code": "HTTP 401"},
+        {"index": 5, "ok": False, "error_type": "MerchantNotAvailableError", "error_code": "02007"},
+        {"index": 6, "ok": False, "error_type": "OPayTimeoutError", "error_code": None},
+    ]
+    output.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    # Closed, and failures a fixed key cannot change, stay; the stopped and refused go again.
+    assert list(output_module.written_indexes(output)) == [0, 3, 6]
+    # A resumed run appends their new records: the last record of an index is its own.
+    with output.open("a") as file:
+        file.write(json.dumps({"index": 1, "ok": True}) + "\n")
+        file.write(json.dumps({"index": 2, "ok": False, "error_type": "RunStoppedError"}) + "\n")
+    assert list(output_module.written_indexes(output)) == [0, 1, 3, 6]
+    output.write_text('{"index": -1, "ok": false, "error_type": "RunStoppedError"}\n')
+    with pytest.raises(ValueError, match="line 1 is not a record: an index is at least 0"):
+        output_module.written_indexes(output)
+    output.write_text('["index", 1]\n')  # JSON, not a record
+    with pytest.raises(ValueError, match="line 1 is not a record"):
+        output_module.written_indexes(output)
+
+
+def test_index_sets_forget_what_is_discarded() -> None:
+    seen = output_module.IndexSet([0, 9, 2**27 + 5])
+    for index in (9, 2**27 + 5, 7, -1):  # present, sparse, absent, never valid
+        seen.discard(index)
+    assert list(seen) == [0] and len(seen) == 1
+    seen.add(9)
+    assert 9 in seen and len(seen) == 2
+
+
+@pytest.mark.parametrize(
+    ("stored", "reason"),
+    [
+        (
+            '{"error_type": "AuthenticationError", "error_code": "02000", "index": 7}',
+            "AuthenticationError [02000] at index 7",
+        ),
+        (
+            b'{"error_type": null, "error_code": null, "index": null}',
+            "a fatal failure at an unknown index",
+        ),
+        ("not json", "a fatal failure at an unknown index"),
+        (b"\xff\xfe", "a fatal failure at an unknown index"),
+        ("[]", "a fatal failure at an unknown index"),
+        (None, "a fatal failure at an unknown index"),
+        ("x" * 100_000, "a fatal failure at an unknown index"),  # not read at all
+        (
+            '{"error_type": "Bad\\u001b[31mError", "error_code": "0200\\n0", "index": true}',
+            "a fatal failure at an unknown index",  # nothing unprintable, a bool no index
+        ),
+        (
+            '{"error_type": "' + "E" * 500 + '", "error_code": "02000", "index": 3}',
+            "E" * 60 + " [02000] at index 3",
+        ),
+    ],
+)
+def test_a_stop_mark_read_back_is_parsed_as_hostile_input(stored: object, reason: str) -> None:
+    mark = StopMark.parse(stored)
+    assert mark.reason == reason
+    [record] = mark.not_sent(["SHOP-1"], [41], "EG")
+    assert record["error_type"] == "RunStoppedError" and record["retryable"] is True
+    assert record["index"] == 41 and record["ok"] is False
+    assert f"the run stopped on {reason}" in str(record["error"])
+
+
+def test_a_dead_key_stops_the_run_on_the_filesystem_broker(run: Run) -> None:
+    run.simulator.admin("POST", "/reset")
+    run.simulator.admin("POST", "/faults", {"kind": "api_error", "code": "02000", "count": 5})
+    references = [f"KEY-{number:04d}" for number in range(2_000)]
+    records: list[CloseRecord] = []
+    chunks = close_in_chunks(iter(references), country="EG", chunk_size=100, timeout=90)
+
+    def take_all() -> None:
+        for chunk in chunks:
+            records.extend(chunk)
+
+    with pytest.raises(producer.RunStopped, match=r"AuthenticationError \[02000\] at index"):
+        take_all()
+    # Every reference has one record; the refused went out, the stopped never did.
+    assert sorted(record["index"] for record in records) == list(range(2_000))
+    kinds = Counter(str(record["error_type"]) for record in records if not record["ok"])
+    assert set(kinds) <= {"AuthenticationError", "RunStoppedError"}
+    assert (
+        kinds["AuthenticationError"] == 5 - run.simulator.admin("GET", "/faults")["pending_faults"]
+    )
+    state = run.simulator.admin("GET", "/")
+    closed = sum(bool(record["ok"]) for record in records)
+    assert state["closed_count"] == closed
+    # At most the requests in flight (50 per process, 2 processes) after the first refusal.
+    assert state["request_count"] - closed <= 2 * 50
+    assert kinds["RunStoppedError"] >= 2_000 - 2 * 50 - closed
+    run.simulator.admin("DELETE", "/faults")

@@ -30,7 +30,7 @@ from celery import Celery, signals  # type: ignore[import-untyped]
 
 from opay_async import CloseRecord, OPayClient
 
-from .records import Item, failed_records
+from .records import Item, StopMark, failed_records
 from .settings import WorkerSettings, celery_config, make_local_folders
 
 __all__ = [
@@ -42,7 +42,10 @@ __all__ = [
     "close_items",
     "count_delivery",
     "deliveries_key",
+    "mark_stop",
+    "read_stop",
     "records_id",
+    "stop_id",
 ]
 
 T = TypeVar("T")
@@ -57,22 +60,38 @@ make_local_folders(os.environ)  # for the serverless default broker and backend 
 
 
 async def close_items(
-    opay: OPayClient, items: Sequence[Item], *, country: str | None, concurrency: int
-) -> list[CloseRecord]:
+    opay: OPayClient,
+    items: Sequence[Item],
+    *,
+    country: str | None,
+    concurrency: int,
+    stop_on_fatal: bool = True,
+) -> tuple[list[CloseRecord], CloseRecord | None]:
     """Close ``items`` with ``iter_close_many``; one record per item, in the items' order.
 
     Records are JSON-ready (``CloseOutcome.to_record()``): reference, order_no, country,
     ``ok`` (closed), the order status OPay reported, the error's type, code and message,
     whether a retry may succeed, and the attempts made. A failure is a record, never an
-    exception.
+    exception. With ``stop_on_fatal``, the first answer no later request can change (a
+    dead key: ``OPayError.fatal``) stops the chunk: the items not sent get
+    ``RunStoppedError`` records.
+
+    Returns:
+        The records, and the record of the first fatal failure (``None`` if none).
     """
     records: list[CloseRecord] = []
-    outcomes = opay.iter_close_many(items, country=country, concurrency=concurrency)
+    fatal: CloseRecord | None = None
+    outcomes = opay.iter_close_many(
+        items, country=country, concurrency=concurrency, stop_on_fatal=stop_on_fatal
+    )
     async with contextlib.aclosing(outcomes):
         async for outcome in outcomes:
-            records.append(outcome.to_record())
+            record = outcome.to_record()
+            records.append(record)
+            if fatal is None and outcome.error is not None and outcome.error.fatal:
+                fatal = record
     records.sort(key=lambda record: record["index"])
-    return records
+    return records, fatal
 
 
 # --8<-- [start:process]
@@ -213,6 +232,35 @@ def count_delivery(task: Any) -> int | None:
     return count
 
 
+def stop_id(run: str) -> str:
+    """The id a run's stop mark is stored under in the result backend."""
+    return f"opay-run-{run}.stop"
+
+
+def read_stop(task: Any, run: str) -> StopMark | None:
+    """The run's stop mark, if a chunk of it stopped on a fatal failure.
+
+    ``None`` when the backend is away too: the chunk runs, and stops on its own at the
+    first fatal answer (``stop_on_fatal``).
+    """
+    backend = task.backend
+    try:
+        stored = backend.get(backend.get_key_for_task(stop_id(run)))
+    except Exception:  # away: the chunk's own stop still holds
+        logger.warning("could not read the stop mark of run %s", run, exc_info=True)
+        return None
+    return None if stored is None else StopMark.parse(stored)
+
+
+def mark_stop(task: Any, run: str, mark: StopMark) -> None:
+    """Tell the run's other chunks, and its producer, that the run stopped."""
+    backend = task.backend
+    try:
+        backend.set(backend.get_key_for_task(stop_id(run)), mark.dumps())
+    except Exception:  # the other chunks stop on their own first fatal answer
+        logger.warning("could not store the stop mark of run %s", run, exc_info=True)
+
+
 def _current() -> _Process:
     """This pool process's loop and client, or the error that kept it from making them."""
     if _process is None:
@@ -257,23 +305,34 @@ def close_chunk(
     items: list[Item],
     indexes: list[int],  # each item's position in the whole input
     country: str | None = None,
+    run: str | None = None,  # the producer's run: its stop mark
 ) -> dict[str, int]:
     """Close one chunk; store one record per item; return the counts."""
     process = _current()  # its loop and client, made at start-up
+    stop = read_stop(task, run) if run else None
     starts = count_delivery(task)
-    if starts is not None and starts > process.settings.max_deliveries:
+    if stop is not None:  # a chunk of the run met a dead key
+        records = stop.not_sent(items, indexes, country)
+        logger.warning(
+            "chunk at index %d not sent: the run stopped on %s",
+            indexes[0], stop.reason,
+        )
+    elif starts is not None and starts > process.settings.max_deliveries:
         records = _given_up(items, indexes, country, starts)
     else:
-        records = process.run(
+        records, fatal = process.run(
             close_items(
                 process.client,
                 items,
                 country=country,
                 concurrency=process.settings.concurrency,
+                stop_on_fatal=run is not None,
             )
         )
         for record in records:
             record["index"] = indexes[record["index"]]
+        if fatal is not None and run:
+            mark_stop(task, run, StopMark.of(fatal))
     # Under an id of its own (Celery may still mark the task's id
     # RETRY), with retries while the backend is away.
     task.backend.store_result(

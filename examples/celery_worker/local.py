@@ -7,10 +7,9 @@
   filesystem broker and the file result backend in a folder of yours, waits until every
   pool process has its client, and stops them all afterwards (warm shutdown, then
   ``SIGKILL`` for what is left), whatever happened meanwhile.
-- ``redis_server()`` runs ``redis-server`` on a free loopback port, with its data (an
-  append-only file, fsynced at every write) in a folder of yours, and can restart it.
 - ``use_broker()`` points this process's Celery app (the producer) at the broker and
-  result backend of an environment: the same folder, or that Redis.
+  result backend of an environment: the same folder, or a Redis or RabbitMQ of
+  ``brokers``.
 """
 
 from __future__ import annotations
@@ -19,9 +18,7 @@ import contextlib
 import os
 import queue
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,14 +33,13 @@ import httpx2
 
 from opay_async.testing import DEFAULT_SECRET_KEY
 
+from .brokers import stop
 from .settings import celery_config, make_local_folders
 
 __all__ = [
     "ROOT",
-    "RedisServer",
     "Simulator",
     "Workers",
-    "redis_server",
     "simulator",
     "use_broker",
     "workers",
@@ -54,19 +50,6 @@ ROOT: Final = Path(__file__).resolve().parents[2]
 _URL: Final = re.compile(r"https?://[^\s()]+")
 _READY: Final = "OPay client ready in process"
 _NOT_CREATED: Final = "OPay client not created"
-
-
-def _stop(process: subprocess.Popen[Any], first: signal.Signals, grace: float) -> None:
-    """Send ``first`` to ``process``; after ``grace`` seconds kill its process group."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(first)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(grace)
-    # Its own group (start_new_session): the pool processes too, whatever is left of them.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
 
 
 @dataclass
@@ -139,7 +122,7 @@ def simulator(*, timeout: float = 30.0) -> Generator[Simulator, None, None]:
             output=tuple(output),
         )
     finally:
-        _stop(process, signal.SIGINT, grace=10.0)
+        stop(process, signal.SIGINT, grace=10.0)
         reader.join(5.0)  # the pipe is at its end: the simulator and its group are gone
         assert process.stdout is not None
         process.stdout.close()
@@ -228,79 +211,7 @@ def workers(
         running.wait_ready(timeout)
         yield running
     finally:
-        _stop(process, signal.SIGTERM, grace=15.0)  # warm shutdown: clients closed
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class RedisServer:
-    """A ``redis-server`` of ours: its port, its folder, and the process while it runs."""
-
-    port: int
-    folder: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    def url(self, database: int) -> str:
-        """``redis://127.0.0.1:PORT/DATABASE``."""
-        return f"redis://127.0.0.1:{self.port}/{database}"
-
-    def start(self, timeout: float = 10.0) -> None:
-        """Start it (again), on the same port and the same data, and wait until it answers."""
-        executable = shutil.which("redis-server")
-        if executable is None:
-            raise FileNotFoundError("redis-server is not on PATH")
-        self.process = subprocess.Popen(  # noqa: S603 (our own arguments)
-            [
-                *(executable, "--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--dir", str(self.folder), "--logfile", str(self.folder / "redis.log")),
-                # What docs/bulk.md recommends for a broker: nothing acknowledged is lost.
-                *("--appendonly", "yes", "--appendfsync", "always", "--save", ""),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while not self.answers():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                log = (self.folder / "redis.log").read_text(errors="replace")
-                self.stop(signal.SIGKILL)
-                raise RuntimeError(f"redis-server did not start on port {self.port}:\n{log}")
-            time.sleep(0.02)
-
-    def answers(self) -> bool:
-        """Whether it answers ``PING`` now."""
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as connection:
-                connection.sendall(b"PING\r\n")
-                return connection.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self, how: signal.Signals = signal.SIGTERM) -> None:
-        """Stop it: ``SIGTERM`` shuts it down cleanly, ``SIGKILL`` is a crash."""
-        if self.process is not None:
-            _stop(self.process, how, grace=10.0)
-            self.process = None
-
-
-@contextlib.contextmanager
-def redis_server(folder: Path) -> Generator[RedisServer, None, None]:
-    """Run ``redis-server`` on a free loopback port, its data in ``folder``, until the end."""
-    folder.mkdir(parents=True, exist_ok=True)
-    server = RedisServer(port=_free_port(), folder=folder)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop(signal.SIGKILL)
+        stop(process, signal.SIGTERM, grace=15.0)  # warm shutdown: clients closed
 
 
 def use_broker(environment: Mapping[str, str]) -> None:

@@ -15,13 +15,21 @@ input. A chunk is delivered at least once (a chunk whose worker died is run agai
 closing twice is safe), but its records are read once: the producer takes each chunk's
 result once, in the order chunks finish, and a chunk that failed as a task (not a
 payment: that is a record) gives failed records for its items. The run never stops at a
-failed chunk; only its timeout stops it, and then the items of the chunks still out have
-no record (``--resume`` sends those again).
+failed chunk; its timeout stops it, and then the items of the chunks still out have no
+record (``--resume`` sends those again).
+
+A dead key stops the whole fleet: the chunk that meets the first fatal answer (02000,
+02002, 02007, HTTP 401: ``OPayError.fatal``) stops sending and leaves a stop mark in the
+result backend; every later chunk of the run reads it before sending anything and ends
+at once, the producer stops publishing, and every item not sent gets a
+``RunStoppedError`` record. ``--resume`` with the key fixed sends exactly the items not
+sent and those the dead key refused. ``--keep-going`` sends everything regardless.
 
 Exit codes of the command: 0 every payment closed; 1 the run completed and some payments
 are not closed (their records say why); 2 a bad command line or results file; 3 the run
 did not complete (its timeout ran out, or the broker stayed away): some references have
-no record, run it again with ``--resume``.
+no record, run it again with ``--resume``; 4 the run stopped on a fatal failure (a dead
+key): fix it, then run again with ``--resume``.
 """
 
 from __future__ import annotations
@@ -29,47 +37,55 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import json
+import functools
 import logging
-import os
 import sys
 import time
+import uuid
 from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TextIO, TypeVar
+from typing import Any, Final, TypeVar
 
 from kombu.exceptions import OperationalError
 
 from opay_async import CloseRecord
 
-from .app import app, close_chunk_task, deliveries_key, records_id
-from .records import Item, failed_records
+from .app import app, close_chunk_task, deliveries_key, records_id, stop_id
+from .output import IndexSet, write_records, written_indexes
+from .records import Item, StopMark, failed_records
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_IN_FLIGHT",
     "EXIT_INCOMPLETE",
+    "EXIT_STOPPED",
     "RunIncomplete",
+    "RunStopped",
     "chunked",
     "close_in_chunks",
     "main",
     "read_rows",
-    "write_records",
-    "written_indexes",
 ]
 
 T = TypeVar("T")
-#: References per task: a chunk takes a second or two at a few hundred closes per second,
-#: so a lost worker costs little, and the broker carries 1/500th of the messages.
-DEFAULT_CHUNK_SIZE: Final = 500
+#: References per task. A chunk's start and end each leave part of a process's requests in
+#: flight idle for about one answer's time (the last requests finish alone, the next chunk
+#: starts all at once): 12% of a chunk of 500 at 50 in flight and 50 ms, 3% of one of
+#: 2,000 (measured). A lost worker costs a chunk's closes again, a few seconds at most.
+DEFAULT_CHUNK_SIZE: Final = 2000
 #: Chunks sent and not yet read, at most: the producer keeps their items (for the failed
 #: records of a chunk whose task fails), so its memory is bounded by this, not the input.
 DEFAULT_IN_FLIGHT: Final = 100
+#: Chunks whose records are fetched from the result backend in one request, at most: a
+#: producer back from an outage finds many chunks done, and holds a few at a time.
+READ_BATCH: Final = 8
 #: Seconds between two looks at the result backend for finished chunks.
 POLL_INTERVAL: Final = 0.1
 #: The command's exit code when the run did not complete.
 EXIT_INCOMPLETE: Final = 3
+#: The command's exit code when the run stopped on a fatal failure (``opay-async``'s too).
+EXIT_STOPPED: Final = 4
 _COLUMNS: Final = {"reference", "order_no", "orderNo", "country"}
 logger = logging.getLogger(__name__)
 
@@ -87,6 +103,20 @@ class RunIncomplete(Exception):
         super().__init__(f"{reason}: {missing} references sent have no record{rest}")
         self.missing = missing
         self.unsent = unsent
+
+
+class RunStopped(Exception):
+    """A chunk met a failure no later request can change (a dead key): the run stopped.
+
+    Every item has a record by then: those not sent say ``RunStoppedError``.
+
+    Attributes:
+        mark: What stopped it, and where.
+    """
+
+    def __init__(self, mark: StopMark) -> None:
+        super().__init__(f"the run stopped on {mark.reason}, which no later request could change")
+        self.mark = mark
 
 
 @dataclass
@@ -139,6 +169,8 @@ class _Results:
     def finished(self, ids: Sequence[str]) -> dict[str, tuple[str, Any]]:
         """Each chunk of ``ids`` that is done: its records, or why its task failed.
 
+        The records come as a function that decodes them, called as each chunk is
+        written: a batch's stored text is held at once, its records a chunk at a time.
         Returns ``{}`` while the backend is away.
         """
         backend = self.backend
@@ -159,7 +191,7 @@ class _Results:
             ids, values[: len(ids)], values[len(ids) :], strict=True
         ):
             if records is not None:
-                done[task_id] = ("records", backend.decode_result(records)["result"])
+                done[task_id] = ("records", functools.partial(_decoded, backend, records))
             elif state is not None:
                 meta = backend.decode_result(state)
                 if meta["status"] == "FAILURE":
@@ -167,6 +199,21 @@ class _Results:
                 elif meta["status"] == "REVOKED":
                     done[task_id] = ("error", RuntimeError("the chunk's task was revoked"))
         return done
+
+    def stop_mark(self, run: str) -> StopMark | None:
+        """The run's stop mark, once a chunk stopped on a fatal failure (``None`` if away)."""
+        backend = self.backend
+        try:
+            stored = backend.get(backend.get_key_for_task(stop_id(run)))
+        except self.errors:
+            return None  # away: the results, read the same way, wait for it too
+        return None if stored is None else StopMark.parse(stored)
+
+    def forget_run(self, run: str) -> None:
+        """Remove the run's stop mark (it expires anyway)."""
+        backend = self.backend
+        with contextlib.suppress(*self.errors):
+            backend.delete(backend.get_key_for_task(stop_id(run)))
 
     def forget(self, task_id: str) -> None:
         """Remove what the backend holds of a chunk read (it expires anyway)."""
@@ -180,11 +227,16 @@ class _Results:
                 backend.delete(key)
 
 
+def _decoded(backend: Any, stored: bytes) -> list[CloseRecord]:
+    records: list[CloseRecord] = backend.decode_result(stored)["result"]
+    return records
+
+
 def _records(done: tuple[str, Any], chunk: _Chunk, country: str | None) -> list[CloseRecord]:
     """A finished chunk's records: its own, or failed ones if its task failed."""
     kind, value = done
     if kind == "records":
-        records: list[CloseRecord] = value
+        records: list[CloseRecord] = value()
         return records
     logger.error("a chunk at index %d failed: %r", chunk.indexes[0], value)
     return failed_records(
@@ -196,6 +248,16 @@ def _records(done: tuple[str, Any], chunk: _Chunk, country: str | None) -> list[
     )
 
 
+def _finished(
+    results: _Results, out: dict[str, _Chunk], country: str | None
+) -> Iterator[list[CloseRecord]]:
+    """The records of each chunk of ``out`` that is done, taken off ``out``."""
+    for batch in chunked(list(out), READ_BATCH):
+        for task_id, done in results.finished(batch).items():
+            yield _records(done, out.pop(task_id), country)
+            results.forget(task_id)
+
+
 def close_in_chunks(
     items: Iterable[Item],
     *,
@@ -204,6 +266,7 @@ def close_in_chunks(
     timeout: float = 3600.0,
     in_flight: int = DEFAULT_IN_FLIGHT,
     skip: Container[int] = frozenset(),
+    stop_on_fatal: bool = True,
 ) -> Iterator[list[CloseRecord]]:
     """Close ``items`` on the workers; yield each chunk's records as the chunk finishes.
 
@@ -211,9 +274,14 @@ def close_in_chunks(
     chunks out, and yields the records of every chunk once, in the order chunks finish.
     Items whose position is in ``skip`` are not sent (they have a record already).
 
+    With ``stop_on_fatal``, a chunk that meets a fatal failure (a dead key) stops the run:
+    nothing more is published, the chunks out end without sending, and the items not
+    sent get ``RunStoppedError`` records, yielded too; then `RunStopped` is raised.
+
     Raises:
         RunIncomplete: ``timeout`` seconds passed with chunks still out, or the broker
             stayed away: the records yielded are final, the rest have none.
+        RunStopped: The run stopped on a fatal failure; every item has a record.
     """
     deadline = time.monotonic() + timeout
     wanted = ((index, item) for index, item in enumerate(items) if index not in skip)
@@ -222,15 +290,22 @@ def close_in_chunks(
         for pairs in chunked(wanted, chunk_size)
     )
     results = _Results()
+    run = uuid.uuid4().hex if stop_on_fatal else None  # the stop mark's name
+    stop: StopMark | None = None
     out: dict[str, _Chunk] = {}  # task id -> the chunk it carries
     all_sent = broker_away = False
     while True:
+        if run is not None and stop is None and (stop := results.stop_mark(run)) is not None:
+            logger.error("%s: nothing more is sent", RunStopped(stop))
+            for rest in chunks:  # the rest of the input, a chunk at a time
+                yield stop.not_sent(rest.items, rest.indexes, country)
+            all_sent = True
         while not (all_sent or broker_away) and len(out) < in_flight:
             if (chunk := next(chunks, None)) is None:
                 all_sent = True
                 break
             try:  # the publish itself retries for a minute (task_publish_retry_policy)
-                sent = close_chunk_task.apply_async(args=(chunk.items, chunk.indexes, country))
+                sent = close_chunk_task.apply_async(args=(chunk.items, chunk.indexes, country, run))
             except OperationalError:
                 logger.exception("the broker is unreachable: nothing more is sent")
                 broker_away = True
@@ -238,79 +313,21 @@ def close_in_chunks(
             out[sent.id] = chunk
         if not out:
             break
-        finished = results.finished(list(out))
-        for task_id, done in finished.items():
-            yield _records(done, out.pop(task_id), country)
-            results.forget(task_id)
-        if not finished:
+        waiting = len(out)
+        yield from _finished(results, out, country)
+        if len(out) == waiting:  # none finished
             if time.monotonic() > deadline:
                 missing = sum(len(chunk.indexes) for chunk in out.values())
                 raise RunIncomplete(
                     missing, unsent=not all_sent, reason=f"not done in {timeout:g} s"
                 )
             time.sleep(POLL_INTERVAL)
+    if stop is not None:
+        assert run is not None
+        results.forget_run(run)
+        raise RunStopped(stop)
     if broker_away:
         raise RunIncomplete(0, unsent=True, reason="the broker stayed away")
-
-
-_MAX_LINE = 64 * 1024  # a record is well under 2 KB
-
-
-def written_indexes(path: Path) -> set[int]:
-    """The indexes a results file has records for; a torn last line is cut off the file.
-
-    A line without its newline is what a producer killed mid-write leaves: it is not a
-    record, and it is removed so that every line of the file stays JSON.
-
-    Raises:
-        ValueError: A complete line is not a record of this producer.
-    """
-    indexes: set[int] = set()
-    with path.open("rb+") as file:
-        complete = 0  # where the last complete line ends
-        # A line at a time, each bounded: the file may be large, or not ours at all.
-        for number, line in enumerate(iter(lambda: file.readline(_MAX_LINE + 1), b""), 1):
-            if len(line) > _MAX_LINE:
-                raise ValueError(f"{path}: line {number} is not a record: over {_MAX_LINE} bytes")
-            if not line.endswith(b"\n"):
-                file.truncate(complete)
-                break
-            complete += len(line)
-            try:
-                record = json.loads(line)
-                indexes.add(int(record["index"]))
-            except (ValueError, TypeError, KeyError) as error:
-                raise ValueError(f"{path}: line {number} is not a record: {error}") from None
-    return indexes
-
-
-def _write(output: TextIO | None, records: list[CloseRecord]) -> None:
-    if output is not None:
-        output.write("".join(json.dumps(record) + "\n" for record in records))
-        output.flush()  # on disk as each chunk finishes: a killed producer loses no chunk
-        os.fsync(output.fileno())
-
-
-# Lines short enough for docs/bulk.md, which shows them:
-# fmt: off
-# --8<-- [start:write]
-def write_records(
-    chunks: Iterable[list[CloseRecord]],  # from close_in_chunks()
-    output: TextIO | None,
-    written: set[int],  # indexes with a record (--resume: in the file)
-    counts: dict[bool, int],  # closed (True) and not closed (False)
-) -> None:
-    """Write each chunk's records as it finishes, one per index."""
-    for records in chunks:  # each chunk once, in the order they finish
-        new = [r for r in records if r["index"] not in written]
-        written.update(record["index"] for record in new)
-        _write(output, new)  # flushed: a killed producer loses no chunk
-        for record in new:
-            counts[record["ok"]] += 1
-
-
-# --8<-- [end:write]
-# fmt: on
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -322,11 +339,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds in all")
     parser.add_argument("--output", type=Path, help="write the records there, as JSON lines")
     parser.add_argument(
-        "--resume", action="store_true", help="send only rows the --output file has no record of"
+        "--resume",
+        action="store_true",
+        help="send only rows the --output file has no record of, or that a stopped run did "
+        "not send or a dead key refused",
+    )
+    parser.add_argument(
+        "--keep-going", action="store_true", help="do not stop the run on a dead key"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
-    skip: set[int] = set()
+    skip = IndexSet()
     if args.resume:
         if args.output is None:
             parser.error("--resume needs --output")
@@ -345,12 +368,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         chunk_size=args.chunk_size,
         timeout=args.timeout,
         skip=skip,
+        stop_on_fatal=not args.keep_going,
     )
     incomplete: RunIncomplete | None = None
+    stopped: RunStopped | None = None
     try:
-        write_records(chunks, output, set(skip), counts)
+        write_records(chunks, output, skip.copy(), counts)
     except RunIncomplete as error:
         incomplete = error
+    except RunStopped as error:
+        stopped = error
     finally:
         if output is not None:
             output.close()
@@ -358,6 +385,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if skip:
         done += f" ({len(skip)} had a record already)"
     print(done, file=sys.stderr)
+    if stopped is not None:
+        print(f"{stopped}; fix it, then run again with --resume", file=sys.stderr)
+        return EXIT_STOPPED
     if incomplete is not None:
         print(f"the run did not complete: {incomplete}; run again with --resume", file=sys.stderr)
         return EXIT_INCOMPLETE

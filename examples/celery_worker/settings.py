@@ -5,10 +5,13 @@ Celery (``CELERY_*``):
 - ``CELERY_BROKER_URL``: where tasks are queued. Default ``filesystem://localhost//``: kombu's
   filesystem transport, message files in ``$CELERY_DATA_DIR/queue``. It needs no server
   but only works on one machine; in production use ``redis://host:6379/0`` or
-  ``amqp://user:password@host:5672//`` (RabbitMQ).
+  ``amqp://user:password@host:5672/vhost`` (RabbitMQ: publisher confirms and a quorum
+  queue, see ``celery_config``).
 - ``CELERY_RESULT_BACKEND``: where chunk results are kept until the producer reads them.
-  Default ``file://$CELERY_DATA_DIR/results``; in production ``redis://host:6379/1`` or
-  ``db+postgresql://...``.
+  Default ``file://$CELERY_DATA_DIR/results``; in production ``redis://host:6379/1``,
+  whatever the broker: a key-value store, as the producer reads many chunks' records in
+  one request (``mget``) and the task counts its starts (``incr``), which Celery's
+  database backends (``db+postgresql://``) cannot.
 
   ``filesystem://`` and ``file://`` are served by the subclasses of ``serverless``, which
   write each file whole (kombu's and Celery's own can be read half-written).
@@ -18,6 +21,8 @@ Celery (``CELERY_*``):
 - ``CELERY_VISIBILITY_TIMEOUT``: seconds a Redis broker waits for a taken chunk to be
   acknowledged before it hands the chunk to another worker (default 300). It must be
   longer than the longest chunk takes: a chunk still running then is run twice.
+  RabbitMQ does not read it: its own ``consumer_timeout`` (in ``rabbitmq.conf``, 30
+  minutes by default) takes a chunk back from a consumer that has not acknowledged it.
 - ``CELERY_MAX_DELIVERIES``: how many times a chunk may be started (default 3). A chunk
   whose worker process dies on each of them ends as failed records, never runs again.
 
@@ -41,6 +46,7 @@ from pathlib import Path
 from typing import Any, Final
 
 __all__ = [
+    "AMQP_SCHEMES",
     "DEFAULT_BROKER_URL",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_DATA_DIR",
@@ -74,6 +80,8 @@ DEFAULT_VISIBILITY_TIMEOUT: Final = 300.0
 #: most (a quarter of a short timeout, 1 s at least). With kombu's defaults (10 s, and a
 #: real look every 10th time) it is about 100 s.
 RESTORE_INTERVAL: Final = 5
+#: The URL schemes of RabbitMQ (kombu's py-amqp transport).
+AMQP_SCHEMES: Final = ("amqp:", "amqps:", "pyamqp:")
 #: Starts of one chunk before its references end as failed records.
 DEFAULT_MAX_DELIVERIES: Final = 3
 
@@ -121,7 +129,12 @@ def celery_config(environ: Mapping[str, str]) -> dict[str, Any]:
       dies running it (SIGKILL from the OOM killer, SIGTERM) puts it back in the queue
       (``task_reject_on_worker_lost``); ``app.close_chunk`` caps the starts;
     - a whole worker that dies leaves its chunks unacknowledged: Redis hands them to
-      another worker after ``visibility_timeout`` (looked for every ``RESTORE_INTERVAL``);
+      another worker after ``visibility_timeout`` (looked for every ``RESTORE_INTERVAL``),
+      RabbitMQ at once (it sees the connection close);
+    - on RabbitMQ, a publish returns once the broker has the chunk on disk
+      (``confirm_publish``: without it, chunks published just before a broker crash are
+      lost though the producer took them as sent), in a quorum queue
+      (``task_default_queue_type``), durable, its messages persistent;
     - on a lost broker connection a worker stops its running chunks
       (``worker_cancel_long_running_tasks_on_connection_loss``, Celery 6's default): their
       acknowledgement would be lost with the connection, and they are delivered again;
@@ -139,6 +152,9 @@ def celery_config(environ: Mapping[str, str]) -> dict[str, Any]:
         ('redis://cache:6379/0', 'redis://cache:6379/1', None)
         >>> config["broker_transport_options"]["visibility_timeout"]
         300.0
+        >>> config = celery_config({"CELERY_BROKER_URL": "amqp://u:p@rabbit:5672/opay"})
+        >>> config["broker_transport_options"], config["task_default_queue_type"]
+        ({'confirm_publish': True}, 'quorum')
         >>> config = celery_config({"CELERY_DATA_DIR": "/tmp/c"})
         >>> config["broker_url"], config["broker_transport"]
         ('filesystem://localhost//', 'examples.celery_worker.serverless:FilesystemTransport')
@@ -174,10 +190,20 @@ def celery_config(environ: Mapping[str, str]) -> dict[str, Any]:
             "interval_step": 0.5,
             "interval_max": 0.5,
         },
+        "task_default_delivery_mode": "persistent",  # Celery's default: on disk, said
         # Set here, so that an app configured for one broker can be pointed at another.
         "broker_transport": None,
         "broker_transport_options": {},
+        "task_default_queue_type": "classic",
+        "task_default_exchange_type": "direct",
     }
+    if broker.startswith(AMQP_SCHEMES):
+        # RabbitMQ: each publish waits for the broker's confirm (the chunk is on disk),
+        # into a durable quorum queue (Celery's default queue, declared as such).
+        config["broker_transport_options"] = {"confirm_publish": True}
+        config["task_default_queue_type"] = "quorum"
+        # Celery's delayed delivery, set up on quorum queues, binds topic exchanges only.
+        config["task_default_exchange_type"] = "topic"
     if broker.startswith(("redis:", "rediss:")):
         timeout = visibility_timeout(environ)
         config["broker_transport_options"] = {
