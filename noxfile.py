@@ -33,9 +33,12 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".[aiohttp,cli,simulator,otel]")
     _install_group(session, "tests")
     session.run("coverage", "erase")
-    # pytest-xdist: a worker per core, four at most (coverage measures each: patch=subprocess).
+    # pytest-xdist: a worker per core, four at most (coverage measures each: patch=subprocess);
+    # a module's tests on one worker, so its fixtures (a broker, a worker fleet) start once.
     workers = str(min(os.cpu_count() or 1, 4))
-    session.run("coverage", "run", "-m", "pytest", "-n", workers, *session.posargs)
+    session.run(
+        "coverage", "run", "-m", "pytest", "-n", workers, "--dist", "loadscope", *session.posargs
+    )
     session.run("coverage", "combine", success_codes=[0, 1])
     session.run("coverage", "report")
 
