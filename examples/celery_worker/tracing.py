@@ -12,7 +12,8 @@ instrumentation (``opentelemetry-instrumentation-celery``):
   the parent of each chunk's publish span (``apply_async/opay.close_chunk``); the
   instrumentation carries its context in the task's headers to the worker's span
   (``run/opay.close_chunk``), under which the SDK's ``opay.close_many`` and its
-  ``opay.close_payment`` spans are made.
+  ``opay.close_payment`` spans are made. (Calling ``close_in_chunks`` from Python
+  instead: ``start("your-service")`` first, and iterate it inside a span of yours.)
 
 Unset, nothing of OpenTelemetry is imported. Set without the packages installed (or with
 an exporter name no package provides), the example runs untraced and logs why. The rest
@@ -49,6 +50,8 @@ EXPORTERS: Final = "OTEL_TRACES_EXPORTER"
 #: The producer's span: the root of a run's trace.
 PRODUCER_SPAN: Final = "opay.celery.close_in_chunks"
 _ENTRY_POINTS: Final = "opentelemetry_traces_exporter"  # where exporters register a name
+#: What ``otlp`` means by ``OTEL_EXPORTER_OTLP_PROTOCOL``, as for ``opentelemetry-instrument``.
+_OTLP: Final = {"grpc": "otlp_proto_grpc", "http/protobuf": "otlp_proto_http"}
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +59,15 @@ _provider: Any = None  # this process's TracerProvider, once made here
 
 
 def exporter_names(environ: Mapping[str, str]) -> list[str]:
-    """The exporters ``environ`` asks for; none means tracing is off.
+    """The exporters ``environ`` asks for, by their entry points' names; none: tracing is off.
 
     Examples:
         >>> exporter_names({"OTEL_TRACES_EXPORTER": "otlp, console"})
         ['otlp', 'console']
+        >>> exporter_names(
+        ...     {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+        ... )
+        ['otlp_proto_http']
         >>> exporter_names({"OTEL_TRACES_EXPORTER": "none"}), exporter_names({})
         ([], [])
         >>> exporter_names({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_SDK_DISABLED": "True"})
@@ -68,8 +75,15 @@ def exporter_names(environ: Mapping[str, str]) -> list[str]:
     """
     if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return []
+    protocol = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", ""
+    )
     names = (name.strip() for name in environ.get(EXPORTERS, "").split(","))
-    return [name for name in names if name and name != "none"]
+    return [
+        _OTLP.get(protocol.strip(), name) if name == "otlp" else name
+        for name in names
+        if name and name != "none"
+    ]
 
 
 def start(service: str, environ: Mapping[str, str] = os.environ) -> bool:
