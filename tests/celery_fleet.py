@@ -56,6 +56,8 @@ class Fleet:
     def producer(self, references: list[str], *extra: str) -> subprocess.Popen[str]:
         source = self.folder / "stale.csv"
         source.write_text("reference\n" + "".join(f"{ref}\n" for ref in references))
+        # The root, then the test's own path, as the workers have it (local.workers).
+        path = os.pathsep.join(filter(None, [str(local.ROOT), os.environ.get("PYTHONPATH")]))
         return subprocess.Popen(
             [
                 *(sys.executable, "-m", "examples.celery_worker.producer", str(source)),
@@ -63,7 +65,7 @@ class Fleet:
                 *("--output", str(self.output), *extra),
             ],
             cwd=local.ROOT,
-            env={**os.environ, **self.env, "PYTHONPATH": str(local.ROOT)},
+            env={**os.environ, **self.env, "PYTHONPATH": path},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -150,7 +150,7 @@ def test_workers_log_no_deprecation_and_no_secret(run: Run) -> None:
     assert run.env["OPAY_SECRET_KEY"] not in log
 
 
-@pytest.mark.parametrize("name", ["settings", "producer", "records", "output"])
+@pytest.mark.parametrize("name", ["settings", "producer", "records", "output", "tracing"])
 def test_the_examples_docstrings(name: str) -> None:
     module = importlib.import_module(f"examples.celery_worker.{name}")
     failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

@@ -7,6 +7,8 @@
 - ``records``: failed records for the items of a chunk that could not close them.
 - ``settings``: the broker, the result backend, the redelivery settings and each
   process's share of the merchant's rate, from environment variables.
+- ``tracing``: one OpenTelemetry trace from the producer through each chunk to its
+  closes, when ``OTEL_TRACES_EXPORTER`` is set (``opentelemetry-instrumentation-celery``).
 - ``local``: runs it all on one machine (the simulator over HTTP, worker processes, the
   filesystem broker or a ``redis-server`` of its own): the tests and ``measure`` use it.
 - ``measure``: closes per second of one and of two worker processes.

@@ -30,6 +30,7 @@ from celery import Celery, signals  # type: ignore[import-untyped]
 
 from opay_async import CloseRecord, OPayClient
 
+from . import tracing
 from .records import Item, StopMark, failed_records
 from .settings import WorkerSettings, celery_config, make_local_folders
 
@@ -195,6 +196,9 @@ _on(signals.worker_init, _remember_pool_size)
 _on(signals.worker_process_init, _open_client)
 _on(signals.worker_process_shutdown, _close_client)
 _on(signals.worker_shutdown, _close_client)  # the solo pool sends this one, not the above
+_on(signals.worker_process_init, tracing.start_in_worker_process)  # if OTEL_TRACES_EXPORTER
+_on(signals.worker_process_shutdown, tracing.stop)  # (after the client is closed)
+_on(signals.worker_shutdown, tracing.stop)
 # --8<-- [end:process]
 
 

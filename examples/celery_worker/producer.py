@@ -54,6 +54,7 @@ from opay_async import CloseRecord
 from .app import app, close_chunk_task, deliveries_key, records_id, stop_id
 from .output import IndexSet, write_records, written_indexes
 from .records import Item, StopMark, failed_records
+from .tracing import traced_main
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -395,4 +396,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(traced_main(main))  # main() alone when OTEL_TRACES_EXPORTER is unset
