@@ -68,9 +68,12 @@ if os.environ.get("OPAY_TESTS_HTTPX") == "legacy":  # the tests_legacy_httpx ses
         The others (the command, the simulator, the own pool, docs) send through httpx2
         whatever is installed: the default session runs them, once.
         """
-        kept = [item for item in items if _hands_the_sdk_the_family(item)]
-        if len(kept) < len(items):
-            config.hook.pytest_deselected(items=[i for i in items if i not in set(kept)])
+        kept: list[pytest.Item] = []
+        dropped: list[pytest.Item] = []
+        for item in items:
+            (kept if _hands_the_sdk_the_family(item) else dropped).append(item)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
             items[:] = kept
 
     def pytest_report_header(config: pytest.Config) -> str:

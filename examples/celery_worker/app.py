@@ -46,7 +46,8 @@ __all__ = [
     "mark_stop",
     "read_stop",
     "records_id",
-    "stop_id",
+    "stop_key",
+    "stored_stop",
 ]
 
 T = TypeVar("T")
@@ -236,31 +237,38 @@ def count_delivery(task: Any) -> int | None:
     return count
 
 
-def stop_id(run: str) -> str:
-    """The id a run's stop mark is stored under in the result backend."""
-    return f"opay-run-{run}.stop"
+def stop_key(backend: Any, run: str) -> Any:
+    """The result backend's key of a run's stop mark."""
+    return backend.get_key_for_task(f"opay-run-{run}.stop")
+
+
+def stored_stop(backend: Any, run: str) -> StopMark | None:
+    """The run's stop mark in ``backend``, if a chunk of it stopped on a fatal failure.
+
+    Raises what the backend raises when it is away.
+    """
+    stored = backend.get(stop_key(backend, run))
+    return None if stored is None else StopMark.parse(stored)
 
 
 def read_stop(task: Any, run: str) -> StopMark | None:
-    """The run's stop mark, if a chunk of it stopped on a fatal failure.
+    """The run's stop mark, read before a chunk sends anything.
 
     ``None`` when the backend is away too: the chunk runs, and stops on its own at the
     first fatal answer (``stop_on_fatal``).
     """
-    backend = task.backend
     try:
-        stored = backend.get(backend.get_key_for_task(stop_id(run)))
+        return stored_stop(task.backend, run)
     except Exception:  # away: the chunk's own stop still holds
         logger.warning("could not read the stop mark of run %s", run, exc_info=True)
         return None
-    return None if stored is None else StopMark.parse(stored)
 
 
 def mark_stop(task: Any, run: str, mark: StopMark) -> None:
     """Tell the run's other chunks, and its producer, that the run stopped."""
     backend = task.backend
     try:
-        backend.set(backend.get_key_for_task(stop_id(run)), mark.dumps())
+        backend.set(stop_key(backend, run), mark.dumps())
     except Exception:  # the other chunks stop on their own first fatal answer
         logger.warning("could not store the stop mark of run %s", run, exc_info=True)
 

@@ -51,7 +51,7 @@ from kombu.exceptions import OperationalError
 
 from opay_async import CloseRecord
 
-from .app import app, close_chunk_task, deliveries_key, records_id, stop_id
+from .app import app, close_chunk_task, deliveries_key, records_id, stop_key, stored_stop
 from .output import IndexSet, write_records, written_indexes
 from .records import Item, StopMark, failed_records
 from .tracing import traced_main
@@ -203,18 +203,16 @@ class _Results:
 
     def stop_mark(self, run: str) -> StopMark | None:
         """The run's stop mark, once a chunk stopped on a fatal failure (``None`` if away)."""
-        backend = self.backend
         try:
-            stored = backend.get(backend.get_key_for_task(stop_id(run)))
+            return stored_stop(self.backend, run)
         except self.errors:
             return None  # away: the results, read the same way, wait for it too
-        return None if stored is None else StopMark.parse(stored)
 
     def forget_run(self, run: str) -> None:
         """Remove the run's stop mark (it expires anyway)."""
         backend = self.backend
         with contextlib.suppress(*self.errors):
-            backend.delete(backend.get_key_for_task(stop_id(run)))
+            backend.delete(stop_key(backend, run))
 
     def forget(self, task_id: str) -> None:
         """Remove what the backend holds of a chunk read (it expires anyway)."""
@@ -297,7 +295,7 @@ def close_in_chunks(
     all_sent = broker_away = False
     while True:
         if run is not None and stop is None and (stop := results.stop_mark(run)) is not None:
-            logger.error("%s: nothing more is sent", RunStopped(stop))
+            logger.error("the run stopped on %s: nothing more is sent", stop.reason)
             for rest in chunks:  # the rest of the input, a chunk at a time
                 yield stop.not_sent(rest.items, rest.indexes, country)
             all_sent = True
