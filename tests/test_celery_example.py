@@ -14,6 +14,7 @@ import doctest
 import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -505,3 +506,37 @@ def test_a_dead_key_stops_the_run_on_the_filesystem_broker(run: Run) -> None:
     assert state["request_count"] - closed <= 2 * 50
     assert kinds["RunStoppedError"] >= 2_000 - 2 * 50 - closed
     run.simulator.admin("DELETE", "/faults")
+
+
+def test_ctrl_c_ends_the_producer_with_a_line_and_exit_130_not_a_traceback(tmp_path: Path) -> None:
+    # No worker serves this folder: the producer publishes, then waits until interrupted.
+    output = tmp_path / "results.jsonl"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CELERY_")}
+    running = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "examples.celery_worker.producer"),
+            *("examples/stale_orders.csv", "--output", str(output)),
+        ],
+        cwd=local.ROOT,
+        env={**env, "CELERY_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(local.ROOT)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not list((tmp_path / "data").rglob("*.msg")):  # it has published
+            assert time.monotonic() < deadline, "nothing published"
+            time.sleep(0.05)
+        running.send_signal(signal.SIGINT)
+        _, stderr = running.communicate(timeout=30)
+    finally:
+        if running.poll() is None:
+            running.kill()
+            running.communicate()
+    assert running.returncode == producer.EXIT_INTERRUPTED == 130, stderr
+    assert "Traceback" not in stderr
+    assert stderr.splitlines()[-2:] == [
+        "0 closed, 0 not closed",
+        "interrupted: the chunks still out go on in the workers; run again with --resume to "
+        "write their records",
+    ]

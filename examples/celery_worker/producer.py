@@ -29,7 +29,8 @@ Exit codes of the command: 0 every payment closed; 1 the run completed and some 
 are not closed (their records say why); 2 a bad command line or results file; 3 the run
 did not complete (its timeout ran out, or the broker stayed away): some references have
 no record, run it again with ``--resume``; 4 the run stopped on a fatal failure (a dead
-key): fix it, then run again with ``--resume``.
+key): fix it, then run again with ``--resume``; 130 interrupted (Ctrl-C): the records
+written are kept, run it again with ``--resume``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_IN_FLIGHT",
     "EXIT_INCOMPLETE",
+    "EXIT_INTERRUPTED",
     "EXIT_STOPPED",
     "RunIncomplete",
     "RunStopped",
@@ -87,6 +89,8 @@ POLL_INTERVAL: Final = 0.1
 EXIT_INCOMPLETE: Final = 3
 #: The command's exit code when the run stopped on a fatal failure (``opay-async``'s too).
 EXIT_STOPPED: Final = 4
+#: The command's exit code after Ctrl-C (SIGINT), as a shell reports it.
+EXIT_INTERRUPTED: Final = 130
 _COLUMNS: Final = {"reference", "order_no", "orderNo", "country"}
 logger = logging.getLogger(__name__)
 
@@ -369,14 +373,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         skip=skip,
         stop_on_fatal=not args.keep_going,
     )
-    incomplete: RunIncomplete | None = None
-    stopped: RunStopped | None = None
+    ended: RunIncomplete | RunStopped | KeyboardInterrupt | None = None
     try:
         write_records(chunks, output, skip.copy(), counts)
-    except RunIncomplete as error:
-        incomplete = error
-    except RunStopped as error:
-        stopped = error
+    except (RunIncomplete, RunStopped, KeyboardInterrupt) as error:  # Ctrl-C: records kept
+        ended = error
     finally:
         if output is not None:
             output.close()
@@ -384,11 +385,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if skip:
         done += f" ({len(skip)} had a record already)"
     print(done, file=sys.stderr)
-    if stopped is not None:
-        print(f"{stopped}; fix it, then run again with --resume", file=sys.stderr)
+    return _exit_code(ended, counts)
+
+
+def _exit_code(
+    ended: RunIncomplete | RunStopped | KeyboardInterrupt | None, counts: dict[bool, int]
+) -> int:
+    """The command's exit code; why the run ended early, if it did, on stderr."""
+    if isinstance(ended, KeyboardInterrupt):
+        print(
+            "interrupted: the chunks still out go on in the workers; run again with "
+            "--resume to write their records",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if isinstance(ended, RunStopped):
+        print(f"{ended}; fix it, then run again with --resume", file=sys.stderr)
         return EXIT_STOPPED
-    if incomplete is not None:
-        print(f"the run did not complete: {incomplete}; run again with --resume", file=sys.stderr)
+    if isinstance(ended, RunIncomplete):
+        print(f"the run did not complete: {ended}; run again with --resume", file=sys.stderr)
         return EXIT_INCOMPLETE
     return 0 if counts[False] == 0 else 1
 
